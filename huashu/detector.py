@@ -1,0 +1,54 @@
+"""The detector interface shared by the rules detector and the model, and how to pick one.
+
+``load_detector(spec)``:
+- ``"rules"``: the rules detector (labels/lexicons + named rule functions);
+- a path to an exported model directory: the model detector;
+- ``None``/``"default"``: the committed release model if present, otherwise the rules detector.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from huashu.paths import default_model_dir
+from huashu.spans import Document, Span
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds device spans in a document. Offsets index ``doc.text`` (cleaned-text coordinates)."""
+
+    name: str
+    version: str
+
+    def detect(self, doc: Document) -> list[Span]: ...
+
+    def detect_batch(self, docs: list[Document]) -> list[list[Span]]: ...
+
+
+class DetectorError(RuntimeError):
+    """A detector could not be loaded; the message says why and what to do."""
+
+
+def load_detector(spec: str | None = None) -> Detector:
+    if spec in (None, "", "default"):
+        model_dir = default_model_dir()
+        if (model_dir / "huashu_model.json").exists():
+            spec = str(model_dir)
+        else:
+            log.warning("no trained model at %s: using the rules detector", model_dir)
+            spec = "rules"
+    if spec == "rules":
+        from huashu.rules import RulesDetector
+
+        return RulesDetector()
+    path = Path(spec)
+    if not path.exists():
+        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory")
+    from huashu.inference import ModelDetector
+
+    return ModelDetector(path)

@@ -1,0 +1,24 @@
+"""Logging: rich handler on stderr, one call to set it up."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+_CONFIGURED = False
+
+
+def setup_logging(level: str | int | None = None) -> None:
+    global _CONFIGURED
+    if _CONFIGURED:
+        return
+    from rich.logging import RichHandler
+
+    level = level or os.environ.get("HUASHU_LOG_LEVEL", "INFO")
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
+    )
+    _CONFIGURED = True

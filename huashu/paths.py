@@ -1,0 +1,39 @@
+"""Where things live: the repo's data folders and the per-user cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def labels_dir() -> Path:
+    """`labels/`: taxonomy, lexicons, guidelines and the standoff annotation store."""
+    return Path(os.environ.get("HUASHU_LABELS_DIR", REPO_ROOT / "labels"))
+
+
+def taxonomy_path() -> Path:
+    return labels_dir() / "taxonomy.yaml"
+
+
+def annotations_dir() -> Path:
+    return labels_dir() / "annotations"
+
+
+def data_dir() -> Path:
+    """Per-user cache for large things that never go into git (base encoder, LS data, runs)."""
+    path = Path(os.environ.get("HUASHU_DATA_DIR", Path.home() / ".cache" / "huashu"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def hancd_dir() -> Path:
+    """The HanCD corpus (no licence: read at build time, never committed)."""
+    return Path(os.environ.get("HUASHU_HANCD_DIR", REPO_ROOT.parent / "shared" / "corpus" / "hancd"))
+
+
+def default_model_dir() -> Path:
+    """The release model committed with the repo (≤ 60 MB); may not exist yet."""
+    return Path(os.environ.get("HUASHU_MODEL", PACKAGE_DIR / "models" / "default"))

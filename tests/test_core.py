@@ -1,0 +1,62 @@
+"""The shared contract: spans, offset maps, the taxonomy loader."""
+
+from __future__ import annotations
+
+import pytest
+
+from huashu.offsets import OffsetMap
+from huashu.spans import Document, Span, SpanError, validate_spans
+from huashu.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
+
+
+def test_offset_map_round_trip_with_astral_characters():
+    raw = "导航\n😀𠮷 正文：最新數據顯示\n页脚"
+    keep_start = raw.index("😀")
+    keep_end = raw.index("\n页脚")
+    clean = raw[keep_start:keep_end]
+    m = OffsetMap()
+    m.append(0, keep_start, len(clean))
+    doc = Document(id="x", text=clean, offsets=m)
+    i = clean.index("最新")
+    span = Span(i, i + 6, "vague_authority")
+    raw_span = doc.to_raw(span)
+    assert raw[raw_span.start:raw_span.end] == "最新數據顯示" == clean[span.start:span.end]
+    assert OffsetMap.from_json(m.to_json()) == m
+    assert Document.from_dict(doc.to_dict()).to_raw(span) == raw_span
+
+
+def test_offset_map_across_a_deleted_stretch():
+    m = OffsetMap()
+    m.append(0, 0, 3)
+    m.append(3, 10, 4)  # raw[3:10] was deleted
+    assert m.span_to_raw(1, 5) == (1, 12)
+    with pytest.raises(IndexError):
+        m.to_raw(7)
+
+
+def test_validate_spans_names_the_problem():
+    text = "𠮷𠮷abc"
+    validate_spans(text, [Span(0, 2, "a"), Span(1, 3, "b")], {"a", "b"})
+    with pytest.raises(SpanError, match="past the text"):
+        validate_spans(text, [Span(3, 6, "a")])
+    with pytest.raises(SpanError, match="unknown label"):
+        validate_spans(text, [Span(0, 1, "zzz")], {"a"})
+    with pytest.raises(SpanError, match="overlap"):
+        validate_spans(text, [Span(0, 2, "a"), Span(1, 3, "a")])
+
+
+def test_taxonomy_has_the_ten_v1_labels():
+    tax = load_taxonomy()
+    assert tax.ids == [
+        "engagement_bait", "vague_authority", "loaded_metaphor", "loaded_language", "name_calling",
+        "exaggeration", "rhetorical_question", "speculation", "inevitability", "clickbait_title",
+    ]
+    assert len(set(tax.colours.values())) == 10
+    assert tax.label2id["engagement_bait"] == 0
+
+
+def test_taxonomy_rejects_duplicates():
+    item = {"id": "a", "zh": "甲", "en": "A", "definition_zh": "x", "definition_en": "x",
+            "colour": "#fff", "hotkey": "1"}
+    with pytest.raises(TaxonomyError, match="duplicate label"):
+        parse_taxonomy({"labels": [item, item]})
