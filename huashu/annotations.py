@@ -12,7 +12,8 @@ Record fields::
     source      where the text comes from, relative to its root: "seeds/000_….txt",
                 "tencent.csv" (rows of a CSV/JSONL are found by doc_id)
     sha256      sha256 of the cleaned document text the offsets index (Document.text)
-    annotator   who made it (Label Studio user email), or "gold" for the adjudicated record
+    annotator   who made it (Label Studio user email); "gold" or an "adjudicator…" account marks
+                the adjudicated record
     spans       [{"start", "end", "label"}] in Python code points into Document.text
     ls          {"project", "task", "annotation"} Label Studio ids, when it came from LS
     created_at, updated_at   ISO timestamps
@@ -34,6 +35,11 @@ from huashu.paths import annotations_dir
 from huashu.spans import Span
 
 GOLD = "gold"
+
+
+def is_gold(annotator: str) -> bool:
+    """Adjudicated records: annotator "gold", or an adjudicator's Label Studio account."""
+    return annotator == GOLD or annotator.startswith("adjudicator")
 
 
 @dataclass
@@ -107,7 +113,7 @@ def training_records(records: Iterable[AnnotationRecord]) -> list[AnnotationReco
         by_doc.setdefault((r.corpus, r.doc_id), []).append(r)
     chosen = []
     for group in by_doc.values():
-        gold = [r for r in group if r.annotator == GOLD]
+        gold = [r for r in group if is_gold(r.annotator)]
         if gold:
             chosen.append(gold[0])
         elif len(group) == 1:
