@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -373,15 +374,20 @@ class _TextExtractor(HTMLParser):
         self.skip: list[str] = []
         self.h1: list[str] | None = None
         self.h1_text: str | None = None
+        self.segment_breaks: set[int] = set()  # spaces that stand for a source line break
 
     def _abs(self) -> int:
         line, col = self.getpos()
         return self.line_starts[line - 1] + col
 
     def _emit(self, ch: str, p: int, raw_end: int | None = None) -> None:
-        if ch.isspace() and ch != "\n":
+        if ch.isspace():  # HTML whitespace: a run becomes one space (line breaks come from tags)
+            if ch == "\n" and self.chars and self.chars[-1] == " ":
+                self.segment_breaks.add(len(self.chars) - 1)
             if self.chars and self.chars[-1] in " \n":
-                return  # collapse runs of whitespace
+                return
+            if ch == "\n":
+                self.segment_breaks.add(len(self.chars))
             ch = " "
         if raw_end is not None and raw_end > p + 1:
             self.stretches[len(self.chars)] = raw_end
@@ -458,11 +464,26 @@ class _TextExtractor(HTMLParser):
         self._ref()
 
 
+def _is_wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
 def _extract_html(raw: str) -> tuple[str, list[int], dict[int, int], str | None]:
     parser = _TextExtractor(raw)
     parser.feed(raw)
     parser.close()
-    return "".join(parser.chars), parser.pos, parser.stretches, parser.h1_text
+    chars, pos, stretches = parser.chars, parser.pos, parser.stretches
+    # A source line break between two CJK characters is not a space (CSS Text 3 segment breaks):
+    # drop it, so wrapped Chinese paragraphs come out unbroken.
+    drop = {i for i in parser.segment_breaks
+            if 0 < i < len(chars) - 1 and _is_wide(chars[i - 1]) and _is_wide(chars[i + 1])}
+    if drop:
+        keep = [i for i in range(len(chars)) if i not in drop]
+        new_index = {old: new for new, old in enumerate(keep)}
+        stretches = {new_index[i]: end for i, end in stretches.items() if i in new_index}
+        chars = [chars[i] for i in keep]
+        pos = [pos[i] for i in keep]
+    return "".join(chars), pos, stretches, parser.h1_text
 
 
 # --------------------------------------------------------------------------- public API
