@@ -1,0 +1,1 @@
+"""The scoring HTTP server (FastAPI): API, Label Studio ML backend, highlight page, bench."""

@@ -1,0 +1,46 @@
+"""Run the scoring server with uvicorn (one process or several workers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from serve.settings import Settings
+
+log = logging.getLogger("huashu.serve")
+
+
+def check_model_spec(spec: str | None) -> None:
+    """Fail fast, before binding a port, on a detector spec that cannot load."""
+    if spec in (None, "", "default", "rules"):
+        return
+    path = Path(spec.split("?", 1)[0])  # "<dir>?precision=fp32": the model side reads the query
+    if not path.exists():
+        from huashu.detector import DetectorError
+
+        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory")
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    check_model_spec(settings.model)
+    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
+                  # graceful shutdown: finish in-flight requests, but not forever
+                  timeout_graceful_shutdown=int(settings.timeout) + 5, access_log=False)
+    log.info("huashu serve on http://%s:%d (detector %s, %d worker(s), max %d concurrent + %d queued "
+             "per worker, timeout %g s, max %d chars)", settings.host, settings.port,
+             settings.model or "default", settings.workers, settings.max_concurrency, settings.queue,
+             settings.timeout, settings.max_chars)
+    if settings.workers == 1:
+        from serve.app import create_app
+
+        uvicorn.run(create_app(settings), **common)
+        return
+    # several processes: each worker rebuilds the settings from the environment
+    os.environ.update(settings.to_env())
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="huashu-metrics-")
+    uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
