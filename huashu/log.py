@@ -12,6 +12,7 @@ def setup_logging(level: str | int | None = None) -> None:
     global _CONFIGURED
     if _CONFIGURED:
         return
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = level or os.environ.get("HUASHU_LOG_LEVEL", "INFO")
@@ -19,6 +20,7 @@ def setup_logging(level: str | int | None = None) -> None:
         level=level,
         format="%(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                              markup=False)],
     )
     _CONFIGURED = True
