@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import html
+import io
 import json
 import logging
 import re
@@ -588,7 +589,7 @@ def _record_document(doc_id: str, title: str | None, body: str, source: str,
 
 def _ingest_csv(path: Path, text: str) -> list[Document]:
     csv.field_size_limit(1 << 30)
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
         raise IngestError(path, "empty CSV (no header row)")

@@ -27,12 +27,15 @@ def ingest_command(
     the exit code is 1 if any file failed."""
     from tqdm import tqdm
 
-    from huashu.cli import UserError
     from huashu.ingest import IngestError, dump_jsonl, ingest_paths, iter_input_files
 
     files = list(iter_input_files(paths))
     if not files:
-        raise UserError("no input files (looked for .txt, .html, .htm, .jsonl, .csv)")
+        # not UserError: under `python -m huashu.cli` that class is a different object from the one
+        # main() catches, so a plain exit is the reliable way to give one line and exit code 2
+        typer.secho("huashu: error: no input files (looked for .txt, .html, .htm, .jsonl, .csv)",
+                    err=True, fg="red")
+        raise typer.Exit(2)
     n_docs = 0
     errors = 0
     ids: Counter[str] = Counter()
