@@ -95,6 +95,7 @@ class PairRule:
 class HeadlineRule:
     name: str
     after: re.Pattern[str]
+    max_length: int = 80
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ def parse_chrome_rules(data: dict[str, Any], where: str = "chrome.yaml") -> Chro
         lines=tuple(LineRule(r["name"], rx(r, "pattern")) for r in items("lines")),
         pairs=tuple(PairRule(r["name"], rx(r, "pattern"), rx(r, "next")) for r in items("pairs")),
         inline=tuple(LineRule(r["name"], rx(r, "pattern")) for r in items("inline")),
-        headline=tuple(HeadlineRule(r["name"], rx(r, "after")) for r in items("headline")),
+        headline=tuple(HeadlineRule(r["name"], rx(r, "after"), int(r.get("max_length", 80)))
+                       for r in items("headline")),
     )
 
 
@@ -231,7 +233,7 @@ def _clean(text: str, rules: ChromeRules, title_hint: str | None = None) -> _Cle
                 headline_text = wanted.strip()
                 if j is not None and text[lines[j].lo:lines[j].hi] in (headline_text, m.group("title")):
                     headline_line = j
-            elif j is not None:
+            elif j is not None and lines[j].hi - lines[j].lo <= rule.max_length:
                 headline_line = j
             break
         if headline_line is not None or headline_text is not None:
@@ -408,9 +410,13 @@ class _TextExtractor(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.skip:
-            if tag == self.skip[-1] and tag not in _VOID_TAGS:
+            if tag == "body" and self.skip[0] == "head":  # </head> may be omitted
+                self.skip.clear()
+            elif tag == self.skip[-1] and tag not in _VOID_TAGS:
                 self.skip.append(tag)
-            return
+                return
+            else:
+                return
         if tag in _SKIP_TAGS:
             self.skip.append(tag)
             return

@@ -224,6 +224,13 @@ def test_ingest_text_with_emoji_astral_and_traditional_chrome():
     assert doc.meta["chrome_removed"]["image_placeholder"] == 2
 
 
+def test_no_headline_when_the_line_after_the_nav_is_a_paragraph():
+    paragraph = "美国财政部最新披露的数据显示，" * 8
+    doc = ingest_text(f"网易首页 > 网易号 > 正文 申请入驻\n\n0\n分享至\n\n{paragraph}\n第二段。", "p")
+    assert doc.text == f"{paragraph}\n第二段。"
+    assert doc.title is None and doc.title_span is None
+
+
 def test_crlf_and_bom_input(tmp_path):
     path = tmp_path / "crlf.txt"
     path.write_bytes("\ufeff第一段。\r\n\r\n![]()\r\n第二段😀。\r\n".encode())
@@ -284,6 +291,10 @@ def test_html_fragment_whitespace_and_text_suffix_sniffing(tmp_path):
     page = tmp_path / "page.txt"
     page.write_text("<!DOCTYPE html><html><body><p>正文</p></body></html>", encoding="utf-8")
     assert ingest_file(page)[0].text == "正文"
+    # </head> omitted (valid HTML5): the body is still read
+    doc = ingest_text("<html><head><title>标题</title><body><h1>标题</h1><p>正文&lt;一&gt;</p>", "g",
+                      fmt="html")
+    assert doc.text == "标题\n正文<一>" and doc.title_span == (0, 2)
 
 
 # --------------------------------------------------------------------------- CSV and JSONL
