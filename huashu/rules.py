@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,25 +30,12 @@ from typing import Any
 
 import yaml
 
+from huashu.normalize import to_simplified
 from huashu.paths import labels_dir
 from huashu.spans import Document, Span
 from huashu.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
-
-try:  # the ingestion step owns text normalisation
-    from huashu.normalize import to_simplified
-except ImportError:  # pragma: no cover - until huashu.normalize lands
-    def to_simplified(text: str) -> str:
-        import opencc
-
-        conv = opencc.OpenCC("t2s")
-        out = []
-        for ch in text:
-            s = conv.convert(ch)
-            out.append(s if len(s) == 1 else ch)
-        return "".join(out)
-
 
 # --------------------------------------------------------------------------------------------
 # Lexicons (data)
@@ -112,7 +100,7 @@ def lexicon_dir() -> Path:
 
 
 @lru_cache(maxsize=8)
-def _load_lexicons(directory: str) -> dict[str, Lexicon]:
+def _load_lexicons(directory: str, signature: tuple[tuple[str, int, int], ...]) -> dict[str, Lexicon]:
     root = Path(directory)
     known = set(load_taxonomy().ids)
     out: dict[str, Lexicon] = {}
@@ -134,7 +122,12 @@ def _load_lexicons(directory: str) -> dict[str, Lexicon]:
 
 
 def load_lexicons(directory: Path | str | None = None) -> dict[str, Lexicon]:
-    return _load_lexicons(str(directory or lexicon_dir()))
+    """All lexicons of a folder (cached until a file in it changes)."""
+    root = Path(directory or lexicon_dir())
+    if not root.is_dir():
+        raise LexiconError(f"lexicon folder not found: {root}")
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(root.glob("*.yaml")))
+    return _load_lexicons(str(root), signature)
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,10 +141,17 @@ CLOSE_QUOTES = {v: k for k, v in OPEN_QUOTES.items()}
 TRIM = frozenset(" \t\r\n\u3000，,。．.！？!?；;：:、…—-·~～()（）[]【】")
 
 
+def _trimmable(ch: str) -> bool:
+    """Whitespace, punctuation, emoji/symbols and invisible characters never start or end a span."""
+    return ch in TRIM or unicodedata.category(ch)[0] in "ZCS"
+
+
 def _is_break(text: str, i: int, breaks: frozenset[str]) -> bool:
     ch = text[i]
     if ch in breaks:
         return True
+    if breaks is CLAUSE_BREAKS and (ch.isspace() or unicodedata.category(ch)[0] == "S"):
+        return True  # whitespace and emoji/symbols end a clause (not a sentence)
     # an ASCII full stop ends a clause unless it is a decimal point (1.2万亿)
     return ch == "." and not (0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit())
 
@@ -206,7 +206,7 @@ def trim(text: str, start: int, end: int, keep_end: str = "") -> tuple[int, int]
     character in ``keep_end`` (？ for questions) and quote marks whose partner is inside the span."""
     while start < end:
         ch = text[start]
-        if ch in TRIM or (ch in OPEN_QUOTES and OPEN_QUOTES[ch] not in text[start + 1:end]):
+        if _trimmable(ch) or (ch in OPEN_QUOTES and OPEN_QUOTES[ch] not in text[start + 1:end]):
             start += 1
         elif ch in CLOSE_QUOTES:
             start += 1
@@ -217,7 +217,7 @@ def trim(text: str, start: int, end: int, keep_end: str = "") -> tuple[int, int]
         if ch in keep_end:
             break
         unpaired_close = ch in CLOSE_QUOTES and CLOSE_QUOTES[ch] not in text[start:end - 1]
-        if ch in TRIM or ch in OPEN_QUOTES or unpaired_close:
+        if _trimmable(ch) or ch in OPEN_QUOTES or unpaired_close:
             end -= 1
         else:
             break
