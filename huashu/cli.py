@@ -73,4 +73,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m huashu.cli` runs this file as __main__, a second copy of the module: call the
+    # imported module's main so the UserError that commands raise (huashu.cli.UserError) is the
+    # one caught there (clean one-line error, exit 2) instead of a traceback.
+    from huashu.cli import main as _main
+
+    _main()
