@@ -417,6 +417,15 @@ def test_cli_ingests_the_seeds(tmp_path):
     assert "5 files, 5 documents, 0 errors" in logs
 
 
+def test_cli_never_reads_its_own_output(tmp_path):
+    (tmp_path / "a.txt").write_text("正文。", encoding="utf-8")
+    out = tmp_path / "docs.jsonl"
+    for _ in range(2):
+        proc = _huashu("ingest", str(tmp_path), "-o", str(out))
+        assert proc.returncode == 0 and "1 files, 1 documents, 0 errors" in proc.stderr
+    assert [d.id for d in read_jsonl(out)] == ["a"]
+
+
 def test_cli_reports_bad_files_and_goes_on(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "gbk.txt").write_bytes("中文内容。".encode("gbk"))

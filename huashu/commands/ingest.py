@@ -30,6 +30,8 @@ def ingest_command(
     from huashu.ingest import IngestError, dump_jsonl, ingest_paths, iter_input_files
 
     files = list(iter_input_files(paths))
+    if output is not None:  # never read our own output back in (e.g. `ingest data/ -o data/docs.jsonl`)
+        files = [f for f in files if f.resolve() != output.resolve()]
     if not files:
         # not UserError: under `python -m huashu.cli` that class is a different object from the one
         # main() catches, so a plain exit is the reliable way to give one line and exit code 2
