@@ -21,9 +21,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +40,7 @@ from serve.schemas import (
     BatchResponse,
     ErrorResponse,
     LabelsResponse,
+    PredictRequest,
     ScoreRequest,
     ScoreResponse,
 )
@@ -400,8 +401,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "model_version": _model_version(state)}
 
     @app.post("/setup", tags=["label-studio"], summary="ML backend setup")
-    async def ls_setup(request: Request) -> dict[str, Any]:
-        payload = await _json_object(request)
+    async def ls_setup(payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         names = ls_backend.parse_label_config(payload.get("schema") or payload.get("label_config"))
         log.info("Label Studio setup: project=%s from_name=%s to_name=%s", payload.get("project"),
                  names.from_name, names.to_name)
@@ -409,14 +409,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/predict", tags=["label-studio"], summary="ML backend pre-annotations",
               responses=ERROR_RESPONSES)
-    async def ls_predict(request: Request) -> dict[str, Any]:
-        payload = await _json_object(request)
-        tasks = payload.get("tasks")
-        if not isinstance(tasks, list):
-            raise ApiError(422, "invalid_request", "tasks: must be a list of Label Studio tasks")
-        names = ls_backend.parse_label_config(payload.get("label_config"))
+    async def ls_predict(req: PredictRequest) -> dict[str, Any]:
+        names = ls_backend.parse_label_config(req.label_config)
         items = []
-        for i, task in enumerate(tasks):
+        for i, task in enumerate(req.tasks):
             try:
                 text, title = ls_backend.task_text(task, names)
             except ValueError as e:
@@ -447,8 +443,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"results": results, "model_version": version}
 
     @app.post("/webhook", tags=["label-studio"], summary="Label Studio webhook (logged)")
-    async def ls_webhook(request: Request) -> dict[str, str]:
-        payload = await _json_object(request)
+    async def ls_webhook(payload: Annotated[dict[str, Any], Body()]) -> dict[str, str]:
         project = payload.get("project")
         log.info("Label Studio webhook: action=%s project=%s", payload.get("action"),
                  project.get("id") if isinstance(project, dict) else project)
@@ -475,19 +470,6 @@ def create_app_from_env() -> FastAPI:
 def _model_version(state: ServerState) -> str:
     info = state.model_info
     return f"{info['id']}-{info['version']}"
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    try:
-        payload = json.loads(body) if body else {}
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", "request body could not be decoded: send UTF-8 JSON") from None
-    except json.JSONDecodeError as e:
-        raise ApiError(400, "bad_json", f"request body is not valid JSON: {e}") from None
-    if not isinstance(payload, dict):
-        raise ApiError(422, "invalid_request", "request body must be a JSON object")
-    return payload
 
 
 async def _load_detector(state: ServerState) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from huashu.taxonomy import load_taxonomy
 
@@ -98,6 +98,14 @@ class BatchDocument(BaseModel):
 class BatchRequest(ScoreOptions):
     documents: list[BatchDocument] = Field(min_length=1,
                                            description="Up to the server's max_batch documents.")
+
+
+class PredictRequest(BaseModel):
+    """Label Studio's /predict call (extra fields such as params/context are accepted)."""
+    model_config = ConfigDict(extra="allow")
+    tasks: list[dict[str, Any]] = Field(description="Label Studio tasks: {id, data: {text, title?}}")
+    label_config: StrictStr | None = None
+    project: StrictStr | StrictInt | None = None
 
 
 class SpanOut(BaseModel):
