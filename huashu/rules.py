@@ -405,7 +405,9 @@ def question_in_own_voice(text: str, doc: Document, lex: Lexicon) -> Iterable[Sp
     head_score = float(lex.get("headline_score", base))
     strong = lex.regexes("strong_cues")
     bonus = float(lex.get("strong_bonus", 0.15))
-    speech = re.compile(str(lex.get("speech_verbs", "(问|问道)")) + r"\s*[：:]")
+    speech = re.compile(str(lex.get("speech_verbs", "(问|问道)")) + r"\s*[：:，,]")
+    own_voice = re.compile(str(lex.get("own_voice", "(我|我们)$")))
+    interview = re.compile(str(lex.get("interview_line", r"^\s*问\s*[：:]")))
     head = _headline_bounds(text, doc)
     for s, e in sentences(text):
         t = trim(text, s, e, keep_end="？?")
@@ -415,8 +417,12 @@ def question_in_own_voice(text: str, doc: Document, lex: Lexicon) -> Iterable[Sp
         q = e - 1  # the question mark
         if ctx.enclosing_quote(q, q + 1) is not None:
             continue  # a question inside quotes: somebody else's question
-        if speech.search(text[s:q]):
-            continue  # 记者问：这项政策何时落地？
+        m = speech.search(text[s:q])
+        if m and not own_voice.search(text[max(s, s + m.start() - 4):s + m.start()]):
+            continue  # 记者问：这项政策何时落地？ / 有网友说，…为什么？
+        line_start = text.rfind("\n", 0, s) + 1
+        if interview.search(text[line_start:q]):
+            continue  # 问：…。中方对此有何评论？
         score = head_score if head and head[0] <= s < head[1] else base
         if any(r.search(text[s:e]) for r in strong):
             score += bonus

@@ -204,3 +204,12 @@ def test_lexicons_change_the_version_and_bad_lexicons_are_reported(tmp_path, det
     (lex / "zz_bad.yaml").write_text("label: name_calling\npatterns: ['(unclosed']\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="bad regex"):
         RulesDetector(lexicons=lex)
+
+
+def test_reported_and_interview_questions_are_not_rhetorical(detector):
+    for text in ("有网友说，台湾越来越穷，去问问民进党为什么？",
+                 "问：据报道，日本将跟进。中方对此有何评论？\n答：我们注意到有关报道。",
+                 "记者：这项政策何时落地？"):
+        assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [], text
+    text = "我们不禁要问，这难道是巧合吗？"
+    assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [text]
