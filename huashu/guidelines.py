@@ -2,8 +2,9 @@
 
 ``render_guidelines(taxonomy)`` is deterministic Markdown in Chinese and English: purpose, labels at
 a glance, one section per label (names, definition, include/exclude, examples, counter-examples,
-nearest SemEval-2023 technique, colour, hotkey), span boundary rules, the decisions (D1…) and the
-decisions log. `huashu labels guidelines` writes it; a test fails when the committed file is stale.
+nearest SemEval-2023 technique, colour, hotkey), span boundary rules, the decisions (D1…), worked
+examples and the decisions log. `huashu labels guidelines` writes it; a test fails when the
+committed file is stale.
 """
 
 from __future__ import annotations
@@ -90,6 +91,27 @@ def _label_section(i: int, label: Label) -> list[str]:
     return out
 
 
+def _worked_examples(taxonomy: Taxonomy) -> list[str]:
+    examples = taxonomy.raw.get("worked_examples") or []
+    if not examples:
+        return []
+    lines = ["## 标注示例 / Worked examples", ""]
+    for i, ex in enumerate(examples, 1):
+        lines += [f"### 示例 / Example {i}", "", f"> {ex['text']}", ""]
+        spans = ex.get("spans") or []
+        if spans:
+            lines += ["| 标签 label | 片段 span |", "|---|---|"]
+            for sp in spans:
+                label = taxonomy[sp["label"]]
+                lines.append(f"| `{label.id}` {label.zh} | 「{sp['text']}」 |")
+        else:
+            lines.append("不标任何标签 / no label.")
+        if ex.get("note"):
+            lines += ["", str(ex["note"]).strip()]
+        lines.append("")
+    return lines
+
+
 def render_guidelines(taxonomy: Taxonomy) -> str:
     """The guidelines Markdown for ``taxonomy`` (deterministic)."""
     lines: list[str] = [
@@ -137,6 +159,7 @@ def render_guidelines(taxonomy: Taxonomy) -> str:
     for d in taxonomy.decisions:
         lines += [f"### {d.get('id', '?')}", "", str(d.get("zh", "")).strip(), "",
                   str(d.get("en", "")).strip(), ""]
+    lines += _worked_examples(taxonomy)
     lines += [
         "## 决定记录 / Decisions log",
         "",

@@ -213,3 +213,10 @@ def test_reported_and_interview_questions_are_not_rhetorical(detector):
         assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [], text
     text = "我们不禁要问，这难道是巧合吗？"
     assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [text]
+
+
+def test_worked_examples_without_labels_stay_clean(detector):
+    """The guidelines' "no label" examples (named source, named speaker's quote) get no spans."""
+    for ex in load_taxonomy().raw.get("worked_examples") or []:
+        if not ex.get("spans"):
+            assert detector.detect(_doc(ex["text"])) == [], ex["text"]

@@ -118,3 +118,16 @@ def test_cli_config_and_guidelines_check(tmp_path):
     assert _cli("labels", "guidelines", "-o", str(stale)).returncode == 0
     assert stale.read_text(encoding="utf-8") == render_guidelines(load_taxonomy())
     assert _cli("labels", "guidelines", "--check", "-o", str(stale)).returncode == 0
+
+
+def test_worked_examples_are_consistent_and_rendered(taxonomy):
+    examples = taxonomy.raw.get("worked_examples") or []
+    assert examples
+    md = render_guidelines(taxonomy)
+    for ex in examples:
+        assert f"> {ex['text']}" in md
+        for sp in ex.get("spans") or []:
+            assert sp["label"] in taxonomy, sp
+            assert sp["text"] in ex["text"], sp
+            assert sp["text"] == sp["text"].strip()
+            assert f"「{sp['text']}」" in md
