@@ -56,7 +56,6 @@ class ScoreRequest(ScoreOptions):
         {"text": "有分析人士指出，这是一记釜底抽薪的组合拳。", "title": "中方出手了！", "format": "text"}]})
 
     text: StrictStr = Field(
-        min_length=1,
         description="The article: plain text, or an HTML fragment with format='html'. Span offsets "
                     "are Python code points into exactly this string.")
     title: StrictStr | None = Field(default=None, description="The headline, if separate from the text.")
@@ -77,7 +76,7 @@ class ScoreRequest(ScoreOptions):
 
 
 class BatchDocument(BaseModel):
-    text: StrictStr = Field(min_length=1)
+    text: StrictStr = Field(description="The article (plain text or an HTML fragment).")
     title: StrictStr | None = None
     format: Literal["text", "html"] = "text"
     id: StrictStr | None = None

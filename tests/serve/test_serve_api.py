@@ -122,7 +122,7 @@ def test_long_article_scored_whole(client: httpx.Client) -> None:
 BAD_BODIES = [
     pytest.param(b"{not json", "application/json", 400, "not valid JSON", id="bad-json"),
     pytest.param(b'{"text": "\xff\xfe abc"}', "application/json", 400, "UTF-8", id="bad-utf8"),
-    pytest.param(b'{"text": ""}', "application/json", 422, "text", id="empty-text"),
+    pytest.param(b'{"text": ""}', "application/json", 422, "text is empty", id="empty-text"),
     pytest.param(b'{"text": " \\n\\t "}', "application/json", 422, "empty", id="whitespace-text"),
     pytest.param(b'{"title": "x"}', "application/json", 422, "text: is required", id="missing-text"),
     pytest.param(b'{"text": 42}', "application/json", 422, "valid string", id="text-not-string"),
