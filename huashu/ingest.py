@@ -8,9 +8,8 @@ an exact :class:`~huashu.offsets.OffsetMap` from its cleaned ``text`` back to th
 
 - ``.txt``: raw = the file decoded as UTF-8 (see :func:`read_text`);
 - ``.html``: raw = the HTML source string (tags and skipped elements are deleted stretches; an
-  entity such as ``&amp;`` becomes one character mapped to the entity's first raw character, and
-  ``meta["raw_stretches"]`` records ``[clean_index, raw_start, raw_end]`` so
-  :func:`span_to_raw` can widen a span that ends on it to the whole entity);
+  entity such as ``&amp;`` becomes one character mapped to the whole entity, a stretch segment
+  of the offset map, so a span ending on it maps back to the full entity);
 - ``.csv`` / ``.jsonl`` records: raw = the string ``f"{title}\\n{body}"`` (``meta["raw_layout"]``),
   which is also the document text, so the map is the identity.
 
@@ -335,11 +334,20 @@ def _clean(text: str, rules: ChromeRules, title_hint: str | None = None) -> _Cle
     return _Cleaned(clean_text, pos, title or None, title_first, removed)
 
 
-def _offset_map(positions: list[int]) -> OffsetMap:
+def _offset_map(positions: list[int], stretches: dict[int, int] | None = None) -> OffsetMap:
+    """Positions (raw start of each clean char) -> segments; ``stretches`` maps a clean index
+    to the raw end of a multi-character source (an HTML entity)."""
     m = OffsetMap()
+    stretches = stretches or {}
     run_c = run_r = 0
     run_n = 0
     for c, r in enumerate(positions):
+        if c in stretches:
+            if run_n:
+                m.append(run_c, run_r, run_n)
+                run_n = 0
+            m.append_stretch(c, r, stretches[c] - r)
+            continue
         if run_n and r == run_r + run_n:
             run_n += 1
             continue
@@ -507,12 +515,11 @@ def ingest_text(raw: str, doc_id: str, fmt: Format = "text", source: str = "",
         text, to_raw, stretches, h1 = _extract_html(raw)
         cleaned = _clean(text, rules, title_hint=title or h1)
         positions = [to_raw[p] for p in cleaned.positions]
-        raw_stretches = [[c, to_raw[p], stretches[p]] for c, p in enumerate(cleaned.positions)
-                         if p in stretches]
+        raw_ends = {c: stretches[p] for c, p in enumerate(cleaned.positions) if p in stretches}
     elif fmt == "text":
         cleaned = _clean(raw, rules, title_hint=title)
         positions = cleaned.positions
-        raw_stretches = []
+        raw_ends = {}
     else:
         raise ValueError(f"unknown format {fmt!r} (expected 'text' or 'html')")
     if not cleaned.text.strip():
@@ -522,21 +529,15 @@ def ingest_text(raw: str, doc_id: str, fmt: Format = "text", source: str = "",
         meta["title_span"] = [0, len(cleaned.title)]
     if cleaned.removed:
         meta["chrome_removed"] = dict(sorted(cleaned.removed.items()))
-    if raw_stretches:
-        meta["raw_stretches"] = raw_stretches
     return Document(id=doc_id, text=cleaned.text, title=cleaned.title, source=source, meta=meta,
-                    offsets=_offset_map(positions))
+                    offsets=_offset_map(positions, raw_ends))
 
 
 def span_to_raw(doc: Document, start: int, end: int) -> tuple[int, int]:
-    """Clean span → raw span, widening the end over a multi-character source (an HTML entity)."""
+    """Clean span → raw span (the offset map covers multi-character sources such as entities)."""
     if doc.offsets is None:
         return start, end
-    raw_start, raw_end = doc.offsets.span_to_raw(start, end)
-    for c, _r0, r1 in doc.meta.get("raw_stretches", ()):
-        if c == end - 1:
-            raw_end = max(raw_end, int(r1))
-    return raw_start, raw_end
+    return doc.offsets.span_to_raw(start, end)
 
 
 def raw_span(doc: Document, span: Span) -> Span:

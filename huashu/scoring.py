@@ -105,11 +105,7 @@ def explanation(counts: Counter[str], chars: int, taxonomy: Taxonomy) -> str:
 def _raw_span(doc: Document, span: Span) -> tuple[int, int]:
     if doc.offsets is None:
         return span.start, span.end
-    try:
-        from huashu.ingest import span_to_raw  # widens spans ending on an HTML entity
-    except ImportError:  # pragma: no cover
-        return doc.offsets.span_to_raw(span.start, span.end)
-    return span_to_raw(doc, span.start, span.end)
+    return doc.offsets.span_to_raw(span.start, span.end)
 
 
 def build_result(detector: Detector, doc: Document, spans: Sequence[Span], *,
