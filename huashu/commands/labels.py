@@ -71,3 +71,80 @@ def guidelines(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("stats")
+def stats(
+    annotations_dir: Annotated[Path | None, typer.Option(
+        "--annotations-dir", help="Standoff store (default labels/annotations).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Gold corpus statistics: articles, spans per label, chars, annotators, agreement."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from huashu.annotations import iter_store
+    from huashu.cli import UserError
+    from huashu.gold import corpus_stats, resolve_texts
+    from huashu.paths import annotations_dir as default_dir
+
+    directory = annotations_dir or default_dir()
+    try:
+        records = list(iter_store(directory))
+        texts = resolve_texts(records)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    result = corpus_stats(records, texts)
+    try:
+        from huashu.studio.agreement import agreement
+
+        rep = agreement(records)
+        result["agreement"] = {"documents": rep.documents,
+                               "pairs": [{"a": p.a, "b": p.b, "docs": p.docs,
+                                          "micro": p.scores.get("micro")} for p in rep.pairs]}
+    except Exception as e:  # agreement is informative here; stats stand without it
+        result["agreement"] = {"error": str(e)}
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=1, default=str))
+        return
+    console = Console()
+    table = Table(title=f"gold corpus ({directory})")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key in ("articles", "articles_without_spans", "spans", "chars", "spans_per_1000_chars",
+                "double_annotated", "adjudicated"):
+        table.add_row(key, str(result.get(key, "")))
+    by_corpus = result["articles_by_corpus"]
+    table.add_row("articles by corpus", ", ".join(f"{k} {v}" for k, v in by_corpus.items()))
+    table.add_row("annotators", ", ".join(f"{k} {v}" for k, v in result["annotators"].items()))
+    console.print(table)
+    labels_table = Table(title="spans per label")
+    labels_table.add_column("label")
+    labels_table.add_column("spans", justify="right")
+    for label, n in result["spans_per_label"].items():
+        labels_table.add_row(label, str(n))
+    console.print(labels_table)
+    agr = result["agreement"]
+    for pair in agr.get("pairs", []):
+        console.print(f"agreement {pair['a']} vs {pair['b']} on {pair['docs']} documents: {pair['micro']}")
+    if result["awaiting_adjudication"]:
+        console.print(f"awaiting adjudication: {', '.join(result['awaiting_adjudication'])}")
+
+
+@labels_app.command("export-semeval")
+def export_semeval_cmd(
+    output: Annotated[Path, typer.Argument(help="Folder for article<id>.txt + .labels.tsv files.")],
+) -> None:
+    """Export the gold corpus in SemEval-2020 T11 format (text + technique/start/end files).
+
+    The export holds article text: keep HanCD exports outside the repository."""
+    from huashu.cli import UserError
+    from huashu.gold import export_semeval
+
+    try:
+        n = export_semeval(output)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    typer.echo(f"wrote {n} articles to {output}", err=True)
