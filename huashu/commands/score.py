@@ -78,8 +78,8 @@ def score_files(files: list[Path], detector: Any, *, labels: list[str] | None = 
 
 
 def score(
-    files: Annotated[list[Path], typer.Argument(
-        help="Article files (.txt .html .jsonl .csv) or folders.", show_default=False)],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Article files (.txt .html .jsonl .csv) or folders.", show_default=False)] = None,
     detector_spec: Annotated[str | None, typer.Option(
         "--detector", "-d",
         help="'rules', a model directory, or 'default' (the release model if present, else the rules).",
@@ -90,6 +90,15 @@ def score(
         "--label", "-l", help="Only these labels (repeatable).")] = None,
     threshold: Annotated[float | None, typer.Option(
         "--threshold", "-t", min=0.0, max=1.0, help="Drop spans scoring below this.")] = None,
+    input_path: Annotated[Path | None, typer.Option(
+        "--input", help="Batch mode: a corpus (.jsonl/.csv/folder) scored into --output, one JSON line "
+                        "per document (huashu/batch.py).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Batch mode: the JSONL file to write (appended to on resume).")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Batch mode: 'local' or 'ray' (Ray Data; RAY_ADDRESS for a cluster).")] = "local",
+    resume: Annotated[bool, typer.Option(
+        "--resume/--no-resume", help="Batch mode: skip ids already in --output.")] = True,
 ) -> None:
     """Find rhetorical devices in articles: highlighted in the terminal, or --json lines.
 
@@ -103,6 +112,11 @@ def score(
         check_options(labels or None, threshold)
     except ScoringError as e:
         raise UserError(str(e)) from None
+    if input_path is not None or output is not None:
+        _score_batch(input_path, output, detector_spec, engine, resume, labels or None, threshold, files)
+        return
+    if not files:
+        raise UserError("give article files, or --input CORPUS --output SCORED.jsonl")
     detector, note = _load(detector_spec)
     errors: list[str] = []
     results = []
@@ -132,6 +146,27 @@ def score(
         raise typer.Exit(1)
     if not results:
         raise UserError("no documents to score")
+
+
+def _score_batch(input_path: Path | None, output: Path | None, detector_spec: str | None, engine: str,
+                 resume: bool, labels: list[str] | None, threshold: float | None,
+                 files: list[Path] | None) -> None:
+    """`--input/--output`: huashu.batch.score_corpus (progress, resume, local or Ray engine)."""
+    from huashu.batch import BatchError, score_corpus
+    from huashu.cli import UserError
+    from huashu.detector import DetectorError
+
+    if input_path is None or output is None or files:
+        raise UserError("batch mode takes --input CORPUS and --output SCORED.jsonl (and no FILES)")
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine {engine!r}: expected 'local' or 'ray'")
+    try:
+        stats = score_corpus(input_path, output, detector_spec, engine=engine, resume=resume,  # type: ignore[arg-type]
+                             labels=labels, threshold=threshold)
+    except (BatchError, DetectorError) as e:
+        raise UserError(str(e)) from None
+    log.info("%s: %d documents scored, %d already there (of %d)", stats.output, stats.scored, stats.skipped,
+             stats.total)
 
 
 def register(app: typer.Typer) -> None:
