@@ -2,7 +2,8 @@
 
 ``load_detector(spec)``:
 - ``"rules"``: the rules detector (labels/lexicons + named rule functions);
-- a path to an exported model directory: the model detector;
+- a path to an exported model directory: the model detector, optionally with options
+  ``"<dir>?precision=fp32|bf16|int8|onnx&batch_size=8&num_threads=2"``;
 - ``None``/``"default"``: the committed release model if present, otherwise the rules detector.
 """
 
@@ -46,9 +47,22 @@ def load_detector(spec: str | None = None) -> Detector:
         from huashu.rules import RulesDetector
 
         return RulesDetector()
-    path = Path(spec)
-    if not path.exists():
-        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory")
-    from huashu.inference import ModelDetector
+    # "<model dir>?precision=bf16&batch_size=8": options for the model detector
+    path_str, _, query = spec.partition("?")
+    if path_str in ("", "default"):
+        path_str = str(default_model_dir())
+    path = Path(path_str)
+    if not (path / "huashu_model.json").exists():
+        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or a model directory "
+                            "(with huashu_model.json)")
+    from huashu.inference import ModelDetector, parse_spec
 
-    return ModelDetector(path)
+    opts = parse_spec(f"{path}?{query}")[1]
+    unknown = set(opts) - {"precision", "batch_size", "num_threads"}
+    if unknown:
+        raise DetectorError(f"detector {spec!r}: unknown option(s) {', '.join(sorted(unknown))} "
+                            "(precision, batch_size, num_threads)")
+    try:
+        return ModelDetector(path, **opts)  # type: ignore[arg-type]
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        raise DetectorError(f"detector {spec!r}: {e}") from None
