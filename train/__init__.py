@@ -1,0 +1,1 @@
+"""Training: base encoder, datasets, fine-tuning (huashu base / dataset / train / eval)."""
