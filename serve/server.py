@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def run_server(settings: Settings) -> None:
         return
     # several processes: each worker rebuilds the settings from the environment
     os.environ.update(settings.to_env())
+    own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="huashu-metrics-")
-    uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+        own_dir = tempfile.mkdtemp(prefix="huashu-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    try:
+        uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)

@@ -313,3 +313,20 @@ def test_error_responses_are_valid_json(server: Server) -> None:
                    headers={"content-type": "application/json"})
     assert r.status_code == 400
     json.loads(r.text)
+
+
+def test_serve_never_imports_train() -> None:
+    offenders = [p.name for p in (REPO / "serve").rglob("*.py")
+                 if any(line.lstrip().startswith(("import train", "from train"))
+                        for line in p.read_text(encoding="utf-8").splitlines())]
+    assert not offenders
+
+
+def test_several_workers_share_metrics(tmp_path: Path) -> None:
+    with running_server(tmp_path, "--detector", "rules", "--workers", "2") as s:
+        for _ in range(6):
+            assert httpx.post(s.url + "/v1/score", json={"text": TRICKY}, timeout=60).status_code == 200
+        metrics = httpx.get(s.url + "/metrics").text
+        key = 'huashu_http_requests_total{method="POST",route="/v1/score",status="200"}'
+        line = next(x for x in metrics.splitlines() if x.startswith(key))
+        assert float(line.split()[-1]) == 6.0  # summed over both worker processes

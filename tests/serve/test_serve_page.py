@@ -68,7 +68,8 @@ def test_page_highlights_match_the_api(server: Server, browser, seed_texts: list
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    text = "😀𠮷 " + seed_texts[0]  # traditional article, astral characters first
+    # traditional article, astral characters first, and a question with a metaphor inside (overlap)
+    text = "😀𠮷 它究竟是巧合，还是一记精准命中“七寸”的釜底抽薪？\n" + seed_texts[0]
     title = "美國先通知中國，不想談2件事，中方大規模拋美債？"
     api = httpx.post(server.url + "/v1/score", json={"text": text, "title": title}, timeout=60).json()
     order = [lb["id"] for lb in httpx.get(server.url + "/v1/labels").json()["labels"]]
@@ -91,6 +92,7 @@ def test_page_highlights_match_the_api(server: Server, browser, seed_texts: list
             getComputedStyle(m).backgroundColor, m.getAttribute('aria-label')]);""")
     got = [(a, b, labels) for a, b, labels, *_ in dom]
     assert got == expected_segments(api["spans"], len(text), order)
+    assert any(" " in labels for _, _, labels in got), "an overlap shows as a segment with two labels"
     for a, b, _labels, seg_text, background, aria in dom:
         assert seg_text == text[a:b], (a, b, seg_text)
         assert background not in ("rgba(0, 0, 0, 0)", "transparent")
