@@ -36,6 +36,7 @@ class Settings:
         self.validate()
 
     def validate(self) -> None:
+        self.log_level = str(self.log_level).lower()
         checks = [
             (1 <= self.port <= 65535 or self.port == 0, "port must be in 0..65535"),
             (self.workers >= 1, "workers must be ≥ 1"),
@@ -45,6 +46,8 @@ class Settings:
             (self.queue >= 0, "queue must be ≥ 0"),
             (self.timeout > 0, "timeout must be > 0 seconds"),
             (self.retry_after >= 0, "retry_after must be ≥ 0"),
+            (self.log_level in {"critical", "error", "warning", "info", "debug", "trace"},
+             f"log level {self.log_level!r}: expected critical, error, warning, info, debug or trace"),
         ]
         for ok, message in checks:
             if not ok:

@@ -330,3 +330,17 @@ def test_several_workers_share_metrics(tmp_path: Path) -> None:
         key = 'huashu_http_requests_total{method="POST",route="/v1/score",status="200"}'
         line = next(x for x in metrics.splitlines() if x.startswith(key))
         assert float(line.split()[-1]) == 6.0  # summed over both worker processes
+
+
+def test_settings_precedence_and_errors() -> None:
+    from serve.settings import Settings, SettingsError
+
+    env = {"HUASHU_PORT": "9001", "HUASHU_MAX_CHARS": "500", "HUASHU_TIMEOUT": "2.5", "HUASHU_MODEL": "rules"}
+    s = Settings.from_env(env, port=9002)  # a flag beats the environment
+    assert (s.port, s.max_chars, s.timeout, s.model) == (9002, 500, 2.5, "rules")
+    assert Settings.from_env(s.to_env()) == s  # what several workers rebuild
+    with pytest.raises(SettingsError, match="HUASHU_QUEUE"):
+        Settings.from_env({"HUASHU_QUEUE": "lots"})
+    r = subprocess.run([*HUASHU, "serve", "--max-concurrency", "0"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "max_concurrency must be ≥ 1" in r.stderr
