@@ -358,6 +358,11 @@ def engagement_call(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
                 yield sp
 
 
+_ATTRIBUTION_LEAD = re.compile(
+    r"(?:(?:也|还|更|另|亦)?有|不少|一些|许多|很多|多位|多名|部分|某些|据|最新的?|最近的?|近期的?"
+    r"|相关的?|有关的?|另外?|一份|一项|多项|多份|的)+$")
+
+
 @rule("vague_authority")
 def unnamed_attribution(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
     """数据显示 / 专家认为 / 有分析人士指出 with no named, checkable source before it."""
@@ -375,7 +380,10 @@ def unnamed_attribution(text: str, doc: Document, lex: Lexicon) -> Iterable[Span
             if any(r.search(prefix) for r in named):
                 continue
             cs, _ = bounds(text, s)
-            start = cs if s - cs <= extend else s
+            # take in the quantifier/existential before the phrase (有, 也有, 不少, 多位 …), never
+            # other words that happen to share the clause
+            lead = _ATTRIBUTION_LEAD.search(text, max(cs, s - extend), s)
+            start = lead.start() if lead else s
             sp = _span(text, start, e, lex.label, entry.score, "unnamed_attribution")
             if sp:
                 yield sp
