@@ -563,14 +563,27 @@ def default_corpus_dirs() -> list[Path]:
 
 def tokenize_pieces(tokenizer: Any, texts: Sequence[str], batch: int = 256, progress: bool = True,
                     desc: str = "tokenising") -> list[list[str]]:
-    """Piece strings of every text (no special tokens), via the Rust tokenizer's batch encoder."""
+    """Piece strings of every text (no special tokens), via the Rust tokenizer's batch encoder.
+
+    Unknown characters come back as ``<unk>`` (the Rust tokenizer reports their raw text as the
+    token string), so a piece that becomes unknown after trimming counts as a difference.
+    """
     from tqdm.auto import tqdm
 
+    unk_id = _unk_id(tokenizer)
     out: list[list[str]] = []
     for start in tqdm(range(0, len(texts), batch), desc=desc, unit="batch", disable=not progress):
         encs = tokenizer.encode_batch(list(texts[start : start + batch]), add_special_tokens=False)
-        out.extend(e.tokens for e in encs)
+        for e in encs:
+            tokens = e.tokens
+            if unk_id in e.ids:
+                tokens = ["<unk>" if i == unk_id else t for t, i in zip(tokens, e.ids, strict=True)]
+            out.append(tokens)
     return out
+
+
+def _unk_id(tokenizer: Any) -> int | None:
+    return tokenizer.token_to_id("<unk>")
 
 
 @dataclass
@@ -725,6 +738,7 @@ def prepare(
     force: bool = False,
     measure_speed: bool = True,
     repeats: int = 3,
+    speed_shape: tuple[int, int] = (16, 128),
     cjk_pairs: bool = True,
     progress: bool = True,
     install: bool = True,
@@ -830,16 +844,21 @@ def prepare(
     log.info("wrote %s (%.0f MB)", zh_dir, dir_size(zh_dir) / 1e6)
 
     if measure_speed:
-        log.info("measuring params, disk size and fp32 forward speed (16×128 tokens)")
-        figures = {"before": measure(full_dir, repeats=repeats), "after": measure(zh_dir, repeats=repeats)}
+        bs, length = speed_shape
+        log.info("measuring params, disk size and fp32 forward speed (%d×%d tokens)", bs, length)
+        figures = {
+            "before": measure(full_dir, bs, length, repeats),
+            "after": measure(zh_dir, bs, length, repeats),
+        }
         recorded = json.loads((zh_dir / MARKER).read_text(encoding="utf-8"))
         recorded["figures"] = figures
         text = json.dumps(recorded, indent=2, ensure_ascii=False) + "\n"
         (zh_dir / MARKER).write_text(text, encoding="utf-8")
         b, a = figures["before"], figures["after"]
-        log.info("params %.1fM → %.1fM; disk %.0f MB → %.0f MB; forward 16×128 %.3f s → %.3f s",
+        key = f"forward_{bs}x{length}_s"
+        log.info("params %.1fM → %.1fM; disk %.0f MB → %.0f MB; forward %d×%d %.3f s → %.3f s",
                  b["params"] / 1e6, a["params"] / 1e6, b["disk_bytes"] / 1e6, a["disk_bytes"] / 1e6,
-                 b["forward_16x128_s"], a["forward_16x128_s"])
+                 bs, length, b[key], a[key])
     log.info("base encoder prepared in %.1f s", time.perf_counter() - t0)
     info = json.loads((zh_dir / MARKER).read_text(encoding="utf-8"))
     return PrepareResult(full_dir, zh_dir, info)
