@@ -86,5 +86,8 @@ def register(app: typer.Typer) -> None:
                 fmt = (lambda x: f"{x:,}") if isinstance(b, int) else (lambda x: f"{x:.3f}")
                 table.add_row(key, fmt(b), fmt(a))
             console.print(table)
+            load = figures.get("load_average_1_5_15min")
+            console.print(f"load average while measuring (1/5/15 min): {load}; "
+                          "forward = fastest of interleaved runs")
 
     app.add_typer(base_app, name="base")
