@@ -177,8 +177,10 @@ def build_tasks(doc: Document, spans: list[Span] | None, model_version: str, cor
     tasks = []
     for i, (start, end) in enumerate(parts):
         text = doc.text[start:end]
-        data = {"text": text, "title": doc.title or "", "doc_id": doc.id, "sha256": doc.sha256,
-                "corpus": corpus, "source": source, "part": i, "parts": len(parts), "offset": start}
+        # an untitled document still gets a visible, identifying title in the labelling page
+        data = {"text": text, "title": doc.title or f"（无标题）{doc.id}", "doc_id": doc.id,
+                "sha256": doc.sha256, "corpus": corpus, "source": source, "part": i,
+                "parts": len(parts), "offset": start}
         task: dict[str, Any] = {"data": data}
         if spans is not None:
             inside = [s for s in spans if start <= s.start and s.end <= end]
