@@ -4,8 +4,9 @@ One ``<Labels name="label" toName="text">`` with a ``<Label>`` per taxonomy labe
 label id (what exports and pre-annotations carry; no ``alias``, which Label Studio would export in
 place of the value), ``background`` its colour, ``hotkey`` its hotkey and ``hint`` the Chinese name
 and definition shown on hover. The ``<Text>`` selects by code point (``granularity="symbol"``, the
-right unit for Chinese, which has no spaces between words). The task's ``title`` and ``source``
-are shown above the text. Output is deterministic: the same taxonomy gives the same bytes.
+right unit for Chinese, which has no spaces between words). The task's ``title`` and ``origin``
+(corpus · source file) are shown above the text; not ``$source``, which Label Studio 1.23 renders
+as the whole task JSON in a ``<Header>``. Output is deterministic: the same taxonomy gives the same bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def label_studio_config(taxonomy: Taxonomy) -> str:
         "size": "5",
     })
     ET.SubElement(view, "Header", {"value": "$title", "size": "4"})
-    ET.SubElement(view, "Header", {"value": "$source", "size": "6",
+    ET.SubElement(view, "Header", {"value": "$origin", "size": "6",
                                    "style": "color: #666; font-weight: normal"})
     labels = ET.SubElement(view, "Labels", {"name": FROM_NAME, "toName": TO_NAME})
     for label in taxonomy.labels:

@@ -58,7 +58,7 @@ def test_config_parses_and_matches_the_taxonomy(taxonomy):
         assert label.zh in el.attrib["hint"] and label.definition_en in el.attrib["hint"]
         assert "alias" not in el.attrib  # LS would export the alias instead of the label id
     headers = [h.attrib["value"] for h in root.iter("Header")]
-    assert "$title" in headers and "$source" in headers
+    assert "$title" in headers and "$origin" in headers and "$source" not in headers
 
 
 def test_config_is_accepted_by_the_label_studio_sdk(taxonomy):

@@ -179,7 +179,9 @@ def build_tasks(doc: Document, spans: list[Span] | None, model_version: str, cor
         text = doc.text[start:end]
         # an untitled document still gets a visible, identifying title in the labelling page
         data = {"text": text, "title": doc.title or f"（无标题）{doc.id}", "doc_id": doc.id,
-                "sha256": doc.sha256, "corpus": corpus, "source": source, "part": i,
+                "sha256": doc.sha256, "corpus": corpus, "source": source,
+                "origin": f"{corpus} · {source}" + (f" · {i + 1}/{len(parts)}" if len(parts) > 1 else ""),
+                "part": i,
                 "parts": len(parts), "offset": start}
         task: dict[str, Any] = {"data": data}
         if spans is not None:
