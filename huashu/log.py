@@ -23,4 +23,6 @@ def setup_logging(level: str | int | None = None) -> None:
         handlers=[RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
                               markup=False)],
     )
+    for noisy in ("httpx", "httpcore", "urllib3"):  # one line per HTTP request is noise at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     _CONFIGURED = True

@@ -223,6 +223,9 @@ def agreement(
     as_json: AsJson = False,
     max_disagreements: Annotated[int, typer.Option(
         "--max-disagreements", help="How many disagreements to list (all in --json).")] = 30,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Leave out this document id (repeatable), e.g. one whose answer leaked "
+                          "into the guidelines.")] = None,
 ) -> None:
     """Inter-annotator agreement on documents with ≥2 annotators: span F1 (partial and exact)."""
     from huashu.studio.agreement import compute, print_report
@@ -232,7 +235,7 @@ def agreement(
         from huashu.studio.push import load_documents
 
         texts = {d.id: d for d in load_documents(docs)}
-    rep = compute(annotations_dir, corpus=corpus, docs=texts)
+    rep = compute(annotations_dir, corpus=corpus, docs=texts, exclude=exclude or ())
     if as_json:
         typer.echo(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2))
     else:

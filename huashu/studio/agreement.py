@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huashu.annotations import GOLD, AnnotationRecord, iter_store
+from huashu.annotations import AnnotationRecord, is_gold, iter_store
 from huashu.metrics import Counts, doc_counts, summarize
 from huashu.spans import Document, Span
 
@@ -37,9 +37,11 @@ class Report:
     annotators: list[str]
     pairs: list[PairResult] = field(default_factory=list)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
+    pooled: dict[str, dict[str, float | int]] = field(default_factory=dict)  # all pairs' counts summed
 
     def to_dict(self) -> dict[str, Any]:
         return {"documents": self.documents, "annotators": self.annotators,
+                "pooled": self.pooled,
                 "pairs": [p.__dict__ for p in self.pairs], "disagreements": self.disagreements}
 
 
@@ -68,10 +70,13 @@ def _spans_json(spans: list[Span], text: str | None) -> list[dict[str, Any]]:
             for s in sorted(spans)]
 
 
-def agreement(records: Sequence[AnnotationRecord], docs: dict[str, Document] | None = None) -> Report:
+def agreement(records: Sequence[AnnotationRecord], docs: dict[str, Document] | None = None,
+              exclude: Sequence[str] = ()) -> Report:
+    """Pairwise agreement between annotators (adjudicated gold records are not annotators);
+    documents whose id is in ``exclude`` are left out."""
     by_doc: dict[tuple[str, str], dict[str, AnnotationRecord]] = {}
     for r in records:
-        if r.annotator != GOLD:
+        if not is_gold(r.annotator) and r.doc_id not in exclude:
             by_doc.setdefault((r.corpus, r.doc_id), {})[r.annotator] = r
     multi = {k: v for k, v in by_doc.items() if len(v) >= 2}
     texts = _texts([r for group in multi.values() for r in group.values()], docs or {})
@@ -101,19 +106,24 @@ def agreement(records: Sequence[AnnotationRecord], docs: dict[str, Document] | N
                                           "annotator_a": a, "annotator_b": b,
                                           "a": _spans_json(only_a, text), "b": _spans_json(only_b, text)})
     pairs = [PairResult(a, b, pair_docs[(a, b)], summarize(c)) for (a, b), c in sorted(pair_counts.items())]
+    pooled: dict[str, Counts] = {}
+    for counts in pair_counts.values():
+        for label, c in counts.items():
+            pooled.setdefault(label, Counts())
+            pooled[label] += c
     annotators = sorted({name for group in multi.values() for name in group})
-    return Report(len(multi), annotators, pairs, disagreements)
+    return Report(len(multi), annotators, pairs, disagreements, summarize(pooled) if pooled else {})
 
 
 def compute(store_dir: Path | None = None, corpus: str | None = None,
-            docs: dict[str, Document] | None = None) -> Report:
+            docs: dict[str, Document] | None = None, exclude: Sequence[str] = ()) -> Report:
     from huashu.studio import StudioError
 
     try:
         records = [r for r in iter_store(store_dir) if corpus is None or r.corpus == corpus]
     except ValueError as e:
         raise StudioError(str(e)) from None
-    return agreement(records, docs)
+    return agreement(records, docs, exclude)
 
 
 def print_report(rep: Report, console: Any, max_disagreements: int = 30) -> None:
@@ -135,6 +145,14 @@ def print_report(rep: Report, console: Any, max_disagreements: int = 30) -> None
                           f"{s['partial_r']:.3f}", f"{s['partial_f1']:.3f}", f"{s['exact_f1']:.3f}",
                           style="bold" if label == "micro" else None)
         console.print(table)
+    if len(rep.pairs) > 1 and rep.pooled:
+        m = rep.pooled["micro"]
+        console.print(f"[bold]pooled over all pairs[/] ({rep.documents} documents): partial P "
+                      f"{m['partial_p']:.3f} R {m['partial_r']:.3f} F1 {m['partial_f1']:.3f}, "
+                      f"exact F1 {m['exact_f1']:.3f}")
+        per_label = ", ".join(f"{k} {v['partial_f1']:.2f}" for k, v in rep.pooled.items()
+                              if k not in ("micro", "macro"))
+        console.print(f"  partial F1 per label: {per_label}", markup=False)
     if rep.disagreements:
         console.print(f"[bold]disagreements[/] ({len(rep.disagreements)}; exact spans one side lacks):")
         for d in rep.disagreements[:max_disagreements]:
