@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
@@ -24,9 +25,11 @@ SET_HELP = "Override a config value: section.key=value (repeatable), e.g. --set 
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Turn expected failures (bad config, missing files, broken annotations) into one-line errors."""
+    """Turn expected failures (bad config, missing files, broken annotations) into one-line errors.
+    Progress and the Trainer's log lines go to stderr: stdout carries only the command's JSON."""
     try:
-        yield
+        with redirect_stdout(sys.stderr):
+            yield
     except UserError:
         raise
     except (FileNotFoundError, ValueError, ImportError, KeyError) as e:
@@ -166,12 +169,17 @@ def register(app: typer.Typer) -> None:
         bench_docs: Annotated[
             int, typer.Option("--bench-docs", help="Articles used for the speed/F1 measurement.")
         ] = 12,
+        latency_sizes: Annotated[
+            str, typer.Option("--latency-sizes", help="Article sizes (chars) for the latency figures.")
+        ] = "500,2500,10000",
     ) -> None:
         """Export for fast CPU inference: trim vocabulary, measure precisions, write the release dir."""
         with _user_errors():
+            from huashu.paths import default_model_dir
             from train.export import export
 
-            from huashu.paths import default_model_dir
-
-            result = export(model_dir, out or default_model_dir(), eval_summary, precision, bench_docs)
+            sizes = tuple(int(x) for x in latency_sizes.split(",") if x.strip())
+            result = export(
+                model_dir, out or default_model_dir(), eval_summary, precision, bench_docs, sizes=sizes
+            )
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

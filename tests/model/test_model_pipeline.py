@@ -1,0 +1,181 @@
+"""The tiny pipeline end to end through the real CLI: dataset → train → eval → export → score.
+
+Gold: the rules' spans on the five seed articles written as standoff gold records (real records,
+resolved and sha256-checked by huashu.corpus); HanCD: a small synthetic CSV (the real corpus is
+not in the repo). The base encoder is the real offline e5-small-zh, cut to 2 layers by the tiny
+config.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from model_synth import DEVICES, FILLER
+
+from huashu.annotations import GOLD, AnnotationRecord, write_records
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _hancd(directory: Path, n: int = 24) -> None:
+    directory.mkdir(parents=True)
+    with (directory / "tencent.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["label", "title", "text", "source"])
+        for i in range(n):
+            bait = i % 2
+            title = f"震惊！第{i}个真相终于曝光" if bait else f"统计局发布第{i}期经济数据"
+            parts = [FILLER[(i + k) % len(FILLER)] for k in range(6)]
+            phrases = [p for v in DEVICES.values() for p in v]
+            parts.insert(2, phrases[i % len(phrases)] + "，")
+            w.writerow([bait, title, "".join(parts), "tencent"])
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, base_dir, seed_docs, seed_paths):
+    from huashu.detector import load_detector
+
+    root = tmp_path_factory.mktemp("pipeline")
+    labels = root / "labels"
+    shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))
+    rules = load_detector("rules")
+    records = []
+    for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True):
+        records.append(
+            AnnotationRecord(
+                doc_id=doc.id,
+                corpus="seeds",
+                source=f"seeds/{path.name}",
+                sha256=doc.sha256,
+                annotator=GOLD,
+                spans=spans,
+            )
+        )
+    write_records(labels / "annotations" / "seeds.jsonl", records)
+    _hancd(root / "hancd")
+    env = {
+        **os.environ,
+        "HUASHU_LABELS_DIR": str(labels),
+        "HUASHU_HANCD_DIR": str(root / "hancd"),
+        "HUASHU_LOG_LEVEL": "WARNING",
+    }
+    return root, env, base_dir
+
+
+def _huashu(env, *args, timeout=300):
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "huashu.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, f"huashu {' '.join(args)} failed:\n{proc.stderr[-3000:]}"
+    return proc.stdout, time.monotonic() - t0
+
+
+def _run_notebook(report: Path) -> None:
+    """Execute notebooks/error_analysis.ipynb on a report (in memory: the file stays output-free)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = REPO / "notebooks" / "error_analysis.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "strip notebook outputs"
+    old = os.environ.get("HUASHU_REPORT")
+    os.environ["HUASHU_REPORT"] = str(report)
+    try:
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+        ).execute()
+    finally:
+        if old is None:
+            os.environ.pop("HUASHU_REPORT")
+        else:
+            os.environ["HUASHU_REPORT"] = old
+    kinds = [k for c in nb.cells if c.cell_type == "code" for o in c.outputs for k in o.get("data", {})]
+    assert kinds.count("image/png") >= 3 and "text/html" in kinds  # P/R, calibration, curve; FP/FN
+
+
+def test_tiny_pipeline(workspace):
+    root, env, base = workspace
+    common = ["--config", "tiny", "--set", f"base={base}"]
+    out, _ = _huashu(env, "dataset", *common, "--out", str(root / "ds"))
+    info = json.loads(out)
+    assert info["articles"] == {"train": 3, "validation": 1, "test": 1}
+    assert info["weak_docs"] == 4 and info["headlines"]["train"] + info["headlines"]["test"] > 20
+    from datasets import load_from_disk
+
+    dd = load_from_disk(str(root / "ds"))
+    assert not set(dd["train"]["doc_id"]) & set(dd["test"]["doc_id"])
+
+    out, t_train = _huashu(env, "train", *common, "--out", str(root / "run"))
+    model_dir = Path(json.loads(out)["model_dir"])
+    meta = json.loads((model_dir / "huashu_model.json").read_text())
+    assert meta["labels"][0] == "engagement_bait" and meta["headline_label"] == "clickbait_title"
+    assert t_train < 90
+
+    out, _ = _huashu(env, "eval", *common, "--out", str(root / "eval"))
+    summary = json.loads((root / "eval" / "summary.json").read_text())
+    assert {"model", "rules", "tfidf", "model+rules", "combined"} <= set(summary["scores"])
+    assert summary["data"]["gold_docs"] == 5 and len(summary["folds"]) == 2
+    # the rules are scored against their own output: a perfect score proves the plumbing
+    assert summary["scores"]["rules"]["micro"]["partial_f1"] == pytest.approx(1.0)
+    assert summary["learning_curve"] and "model" in summary["learning_curve"][0]
+    assert "model" in summary["headline"] and summary["headline"]["n_test"] > 0
+    report = (root / "eval" / "report.md").read_text()
+    assert "partial overlap" in report and "Learning curve" in report
+    full = json.loads((root / "eval" / "report.json").read_text())
+    assert len(full["documents"]) == 5 and full["calibration"] is not None
+
+    _run_notebook(root / "eval" / "report.json")
+
+    release = root / "release"
+    out, _ = _huashu(
+        env,
+        "export",
+        str(model_dir),
+        "--out",
+        str(release),
+        "--eval",
+        str(root / "eval" / "summary.json"),
+        "--precision",
+        "auto",
+        "--bench-docs",
+        "2",
+        "--latency-sizes",
+        "500",
+    )
+    result = json.loads(out)
+    assert result["vocab"]["after"] < result["vocab"]["before"]
+    assert result["precision"] in ("fp32", "bf16", "int8", "onnx")
+    assert (release / "MODEL_CARD.md").exists()
+    assert result["size_mb"] < 60
+
+    from huashu.detector import load_detector
+    from huashu.ingest import ingest_file
+    from huashu.spans import validate_spans
+
+    det = load_detector(f"{release}?precision=fp32")
+    doc = ingest_file(REPO / "seeds" / "000_1187af2e36dfae89.txt")[0]
+    spans = det.detect(doc)
+    validate_spans(doc.text, spans)
+    assert 0.0 <= det.clickbait_probability("震惊！真相曝光") <= 1.0
+    assert 0.0 <= det.token_uncertainty(doc) <= 1.0
+
+    out, _ = _huashu(
+        env, "score", "--json", "--detector", str(release), str(REPO / "seeds" / "000_1187af2e36dfae89.txt")
+    )
+    res = json.loads(out.splitlines()[0])
+    assert "spans" in res and res["model"]["id"]

@@ -1,0 +1,422 @@
+"""`huashu export <run>/model`: the release model for fast CPU inference.
+
+1. Trim the vocabulary to what character-level tokenisation can produce (special tokens, "▁",
+   every single-character piece, every ASCII letter/digit piece): a Unigram segmentation of a
+   pre-token only ever uses pieces made of its own characters, so the trimmed tokenizer segments
+   every text exactly as before; :func:`check_tokenisation` proves it on the bench texts.
+2. Measure each precision on the same articles: chars/s over whole articles, latency per article
+   at 500 / 2,500 / 10,000 characters, and span agreement with fp32 (partial-overlap F1 of the
+   precision's spans against fp32's). ``fp32`` eager, ``bf16`` autocast (AMX/AVX512-BF16),
+   ``int8`` dynamic quantisation of the Linear layers, and ONNX Runtime (fp32 graph optimisations,
+   int8 dynamic) when ``onnxruntime`` is installed.
+3. Keep the fastest precision whose agreement with fp32 is ≥ 0.99 (≤ 0.01 F1 change); write the
+   release directory (weights stored in bf16, ≤ 60 MB) with ``huashu_model.json`` and
+   ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from huashu.inference import ModelDetector, load_model, read_meta, save_model
+from huashu.metrics import span_scores
+from huashu.spans import Document
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+MIN_AGREEMENT = 0.99
+SIZES = (500, 2500, 10000)
+MAX_RELEASE_MB = 60.0
+
+
+# ---------------------------------------------------------------------------------------------
+# vocabulary
+
+
+def char_split_pieces(vocab: list[list[Any]], specials: set[str]) -> np.ndarray:
+    """Old ids of the pieces character-level tokenisation can use (original order kept)."""
+    scores = [float(s) for _, s in vocab]
+    min_score = min(scores)
+    keep = []
+    anchor = False
+    for i, (piece, score) in enumerate(vocab):
+        ok = piece in specials or piece == "▁" or len(piece) == 1 or (piece.isascii() and piece.isalnum())
+        if not ok and not anchor and float(score) == min_score:
+            ok = True  # Unigram scores unknown characters relative to the lowest score: keep one
+        if ok:
+            anchor = anchor or float(score) == min_score
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def trim_vocabulary(net: Any, tokenizer: Any, work: Path) -> tuple[Any, Any, dict[str, int]]:
+    """(net with a smaller embedding table, matching tokenizer, sizes)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from huashu.inference import prepare_tokenizer
+    from train.base import trim_tokenizer_json
+
+    tok_dir = work / "tok"
+    tokenizer.save_pretrained(tok_dir)
+    tj = json.loads((tok_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    if tj["model"]["type"] != "Unigram":
+        log.warning(
+            "vocabulary trimming supports Unigram tokenizers only: kept %s as is", tj["model"]["type"]
+        )
+        return net, tokenizer, {"before": len(tokenizer), "after": len(tokenizer)}
+    specials = {t["content"] for t in tj.get("added_tokens", [])}
+    kept = char_split_pieces(tj["model"]["vocab"], specials)
+    (tok_dir / "tokenizer.json").write_text(
+        json.dumps(trim_tokenizer_json(tj, kept), ensure_ascii=False), encoding="utf-8"
+    )
+    emb = net.encoder.get_input_embeddings()
+    new = torch.nn.Embedding(len(kept), emb.embedding_dim, padding_idx=None)
+    with torch.no_grad():
+        new.weight.copy_(emb.weight[torch.as_tensor(kept)])
+    net.encoder.set_input_embeddings(new)
+    net.encoder.config.vocab_size = len(kept)
+    new_id = {int(old): i for i, old in enumerate(kept)}
+    for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        old = getattr(net.encoder.config, attr, None)
+        if old is not None:
+            setattr(net.encoder.config, attr, new_id.get(int(old)))
+    trimmed = prepare_tokenizer(AutoTokenizer.from_pretrained(tok_dir))
+    return net, trimmed, {"before": len(tj["model"]["vocab"]), "after": len(kept)}
+
+
+def check_tokenisation(old_tok: Any, new_tok: Any, texts: list[str]) -> int:
+    """Number of tokens (over all texts) whose piece or offsets differ after trimming."""
+    from huashu.inference import encode_text
+
+    bad = 0
+    for t in texts:
+        a, b = encode_text(old_tok, t), encode_text(new_tok, t)
+        pa = old_tok.convert_ids_to_tokens(a.ids)
+        pb = new_tok.convert_ids_to_tokens(b.ids)
+        if pa != pb or a.offsets != b.offsets:
+            bad += sum(
+                1
+                for x, y in zip(
+                    zip(pa, a.offsets, strict=False), zip(pb, b.offsets, strict=False), strict=False
+                )
+                if x != y
+            ) + abs(len(pa) - len(pb))
+    return bad
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX
+
+
+def export_onnx(model_dir: Path, quantize: bool = False) -> Path:
+    """model.onnx (fp32) or model.int8.onnx (dynamic int8) next to the weights."""
+    import torch
+
+    net, tok, _ = load_model(model_dir)
+    net.eval()
+    path = model_dir / "model.onnx"
+    ids = torch.as_tensor([[tok.cls_token_id or 0] + [5] * 30 + [tok.sep_token_id or 2]])
+    mask = torch.ones_like(ids)
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+            return out["token_logits"], out["headline_logits"]
+
+    torch.onnx.export(
+        Wrapper(net),
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["token_logits", "headline_logits"],
+        dynamic_axes={
+            "input_ids": {0: "b", 1: "t"},
+            "attention_mask": {0: "b", 1: "t"},
+            "token_logits": {0: "b", 1: "t"},
+            "headline_logits": {0: "b"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        q = model_dir / "model.int8.onnx"
+        quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
+        path.unlink()
+        q.rename(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# measurement
+
+
+def bench_texts(n_docs: int) -> list[Document]:
+    """Seeds (in the repo) plus HanCD articles when the corpus is there."""
+    from huashu.ingest import ingest_file
+
+    docs = [d for p in sorted((REPO / "seeds").glob("*.txt")) for d in ingest_file(p)]
+    try:
+        from train.dataset import load_hancd
+
+        docs += sorted(load_hancd(), key=lambda d: d.id)[: max(0, n_docs - len(docs))]
+    except (FileNotFoundError, OSError):
+        pass
+    return docs[:n_docs] if n_docs else docs
+
+
+def _sized(docs: list[Document], size: int) -> Document:
+    text = ""
+    for d in docs * (size // max(1, sum(len(d.text) for d in docs)) + 1):
+        text += d.text + "\n"
+        if len(text) >= size:
+            break
+    return Document(id=f"bench-{size}", text=text[:size])
+
+
+def measure(
+    detector: ModelDetector, docs: list[Document], repeats: int = 1, sizes: tuple[int, ...] = SIZES
+) -> dict[str, Any]:
+    detector.detect_batch(docs[:1])  # warm-up
+    chars = sum(len(d.text) for d in docs)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        preds = detector.detect_batch(docs)
+    secs = (time.perf_counter() - t0) / repeats
+    latency = {}
+    for size in sizes:
+        doc = _sized(docs, size)
+        t1 = time.perf_counter()
+        detector.detect(doc)
+        latency[str(size)] = round((time.perf_counter() - t1) * 1000, 1)
+    return {
+        "chars_per_s": round(chars / secs, 1),
+        "seconds": round(secs, 2),
+        "chars": chars,
+        "latency_ms": latency,
+        "preds": preds,
+    }
+
+
+def benchmark(
+    model_dir: Path, docs: list[Document], precisions: list[str], sizes: tuple[int, ...] = SIZES
+) -> dict[str, Any]:
+    import torch
+
+    out: dict[str, Any] = {
+        "threads": torch.get_num_threads(),
+        "docs": len(docs),
+        "chars": sum(len(d.text) for d in docs),
+    }
+    ref = None
+    for p in precisions:
+        try:
+            det = ModelDetector(model_dir, precision=p)
+            det.label_sources = {}  # the network alone: rules do not depend on precision
+            r = measure(det, docs, sizes=sizes)
+        except (ImportError, FileNotFoundError, RuntimeError) as e:
+            log.warning("precision %s unavailable: %s", p, e)
+            out[p] = {"error": str(e)}
+            continue
+        preds = {d.id: s for d, s in zip(docs, r.pop("preds"), strict=True)}
+        if ref is None:
+            ref = preds
+        sc = span_scores(ref, preds)
+        r["agreement_partial_f1"] = (
+            round(float(sc["micro"]["partial_f1"]), 4) if sc["micro"]["n_gold"] else 1.0
+        )
+        r["n_spans"] = sum(len(v) for v in preds.values())
+        out[p] = r
+        log.info("%s: %.0f chars/s, agreement with fp32 %.4f", p, r["chars_per_s"], r["agreement_partial_f1"])
+    return out
+
+
+def choose(bench: dict[str, Any]) -> str:
+    ok = {
+        p: r
+        for p, r in bench.items()
+        if isinstance(r, dict) and "chars_per_s" in r and r["agreement_partial_f1"] >= MIN_AGREEMENT
+    }
+    return max(ok, key=lambda p: ok[p]["chars_per_s"]) if ok else "fp32"
+
+
+# ---------------------------------------------------------------------------------------------
+# release
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def model_card(
+    meta: dict[str, Any], bench: dict[str, Any], summary: dict[str, Any] | None, command: str
+) -> str:
+    lines = [
+        f"# huashu model card: {meta['name']} ({meta['version']})",
+        "",
+        "Finds the rhetorical devices of `labels/taxonomy.yaml` in Chinese articles: per-label token heads "
+        "(inside/begin, sigmoid; overlapping labels allowed) plus a headline clickbait head on one encoder.",
+        "",
+        "## How it was made",
+        "",
+        f"- base: `{meta['base']}` ({meta['layers']} layers), fine-tuned with `huashu train`;"
+        f" vocabulary trimmed to {meta.get('vocab_size', '?')} pieces for character-level tokens",
+        f"- trained on: {json.dumps(meta.get('trained_on', {}), ensure_ascii=False)}",
+        f"- windows: {meta['max_length']} tokens, stride {meta['stride']}, merge `{meta['merge']}`;"
+        " long articles are windowed, never truncated",
+        f"- thresholds: {json.dumps(meta['thresholds'], ensure_ascii=False)}; headline "
+        f"{meta.get('headline_threshold', 0.5)}",
+        "- per-label source (model / rules / union): "
+        f"{json.dumps(meta.get('label_sources') or {}, ensure_ascii=False)}",
+        f"- rebuild: `{command}`",
+        "",
+    ]
+    if not meta.get("trained_on", {}).get("gold_docs"):
+        lines += [
+            "**No gold annotations existed when this model was trained**: it learned from the rules "
+            "detector's output on HanCD articles (weak labels) and the HanCD headline labels only. Treat "
+            "its span output as a smoothed copy of the rules until it is retrained on gold "
+            "(`make model`).",
+            "",
+        ]
+    if summary:
+        s = summary["scores"]
+        lines += [
+            "## Cross-validated evaluation",
+            "",
+            f"`{summary['command']}` — {summary['data']['gold_docs']} gold articles, "
+            f"{summary['data']['folds']} folds, {summary['machine']['cpu']}, {summary['date']}.",
+            "",
+            "| system | partial P | partial R | partial F1 | exact F1 |",
+            "|---|---|---|---|---|",
+        ]
+        for name, sc in s.items():
+            m = sc["micro"]
+            lines.append(
+                f"| {name} | {m['partial_p']:.3f} | {m['partial_r']:.3f} | {m['partial_f1']:.3f} "
+                f"| {m['exact_f1']:.3f} |"
+            )
+        h = summary.get("headline", {})
+        if "model" in h:
+            lines += [
+                "",
+                f"Headline clickbait on {h['n_test']} held-out HanCD headlines: accuracy "
+                f"{h['model']['accuracy']:.3f}, F1 {h['model']['f1']:.3f} (TF-IDF baseline accuracy "
+                f"{h.get('tfidf', {}).get('accuracy', float('nan')):.3f}).",
+            ]
+        lines.append("")
+    lines += [
+        "## Speed (this machine, `huashu export`)",
+        "",
+        f"{bench.get('docs')} articles, {bench.get('chars')} characters, {bench.get('threads')} threads.",
+        "",
+        "| precision | chars/s | 500 / 2,500 / 10,000 chars (ms) | agreement with fp32 (partial F1) |",
+        "|---|---|---|---|",
+    ]
+    for p, r in bench.items():
+        if isinstance(r, dict) and "chars_per_s" in r:
+            lat = " / ".join(str(r["latency_ms"].get(str(k), "–")) for k in SIZES)
+            lines.append(f"| {p} | {r['chars_per_s']:.0f} | {lat} | {r['agreement_partial_f1']:.4f} |")
+        elif isinstance(r, dict) and "error" in r:
+            lines.append(f"| {p} | – | unavailable: {r['error'][:80]} | – |")
+    lines += [
+        "",
+        f"Default precision: **{meta['precision']}** (fastest with agreement ≥ {MIN_AGREEMENT}).",
+        "",
+        "## Limits",
+        "",
+        "- Trained on Chinese news and self-media commentary; other genres are untested.",
+        "- Devices are judgements: see `labels/guidelines.md` for what each label means.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export(
+    model_dir: Path,
+    out: Path,
+    eval_summary: Path | None = None,
+    precision: str = "auto",
+    bench_docs: int = 12,
+    command: str = "make model",
+    sizes: tuple[int, ...] = SIZES,
+) -> dict[str, Any]:
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    summary = json.loads(Path(eval_summary).read_text(encoding="utf-8")) if eval_summary else None
+    net, tokenizer, _ = load_model(model_dir)
+    docs = bench_texts(bench_docs)
+    with tempfile.TemporaryDirectory(prefix="huashu-export-") as tmp:
+        work = Path(tmp)
+        old_tok = tokenizer
+        net, tokenizer, vocab = trim_vocabulary(net, tokenizer, work)
+        mismatches = check_tokenisation(old_tok, tokenizer, [d.text for d in docs])
+        if mismatches:
+            raise ValueError(f"vocabulary trimming changed {mismatches} token(s) on the bench texts")
+        meta = {**meta, "vocab_size": vocab["after"]}
+        if summary and summary.get("label_sources"):
+            meta["label_sources"] = summary["label_sources"]
+            meta["eval"] = {k: summary["scores"][k]["micro"] for k in summary["scores"]}
+        meta.pop("format", None)
+        stage = work / "release"
+        save_model(net, tokenizer, stage, meta, dtype="bf16")
+        precisions = ["fp32", "bf16", "int8"]
+        if precision in ("auto", "onnx"):
+            try:
+                import onnxruntime  # noqa: F401
+
+                export_onnx(stage)
+                precisions.append("onnx")
+            except ImportError:
+                log.info("onnxruntime not installed: ONNX not measured")
+            except Exception as e:  # the exporter is optional; say why and go on
+                log.warning("ONNX export failed: %s", e)
+        bench = benchmark(
+            stage, docs, precisions if precision in ("auto", "onnx") else ["fp32", precision], sizes
+        )
+        chosen = choose(bench) if precision == "auto" else precision
+        if chosen != "onnx" and (stage / "model.onnx").exists():
+            (stage / "model.onnx").unlink()
+        meta_path = stage / "huashu_model.json"
+        saved = json.loads(meta_path.read_text(encoding="utf-8"))
+        saved["precision"] = chosen
+        saved["benchmark"] = bench
+        meta_path.write_text(json.dumps(saved, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (stage / "MODEL_CARD.md").write_text(model_card(saved, bench, summary, command), encoding="utf-8")
+        size = dir_mb(stage)
+        if size > MAX_RELEASE_MB:
+            log.warning("release model is %.1f MB (> %.0f MB)", size, MAX_RELEASE_MB)
+        out = Path(out)
+        if out.exists():
+            backup = out.with_name(out.name + ".old")
+            shutil.rmtree(backup, ignore_errors=True)
+            out.rename(backup)
+            shutil.copytree(stage, out)
+            shutil.rmtree(backup)
+        else:
+            shutil.copytree(stage, out)
+    return {
+        "out": str(out),
+        "precision": chosen,
+        "size_mb": round(size, 1),
+        "vocab": vocab,
+        "bench": {
+            p: {k: v for k, v in r.items() if k != "preds"} if isinstance(r, dict) else r
+            for p, r in bench.items()
+        },
+    }
