@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 MODEL_JSON = "huashu_model.json"
 HEADS_FILE = "heads.safetensors"
 FORMAT = "huashu-model/1"
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnx")
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 # ASCII letter/digit runs stay one pre-token; every other non-space character is its own.
 CHAR_SPLIT_PATTERN = r"[A-Za-z0-9]+|[^\s]"
@@ -366,14 +367,27 @@ class ModelDetector:
     ) -> None:
         torch = _torch()
         self.path = Path(path)
-        self.net, self.tokenizer, self.meta = load_model(self.path)
-        if num_threads:
-            torch.set_num_threads(int(num_threads))
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+        self.meta = read_meta(self.path)
         if precision == "auto":
             precision = str(self.meta.get("precision", "fp32"))
         self.precision = precision
+        if precision in ONNX_FILES:  # the ONNX graph holds the weights: torch weights are optional
+            from transformers import AutoTokenizer
+
+            self.net = None
+            self.tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(self.path))
+        else:
+            if not (self.path / HEADS_FILE).exists():
+                have = [p for p, f in ONNX_FILES.items() if (self.path / f).exists()]
+                raise FileNotFoundError(
+                    f"{self.path}: no torch weights for precision {precision} "
+                    f"(this export has only {', '.join(have) or 'nothing'})"
+                )
+            self.net, self.tokenizer, self.meta = load_model(self.path)
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
         self.batch_size = int(batch_size)
         self.labels: list[str] = list(self.meta["labels"])
         self.headline_label: str | None = self.meta.get("headline_label")
@@ -390,18 +404,18 @@ class ModelDetector:
         self._ort = None
         if self.precision == "int8":
             self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
-        elif self.precision == "onnx":
-            self._ort = self._load_onnx()
+        elif self.precision in ONNX_FILES:
+            self._ort = self._load_onnx(ONNX_FILES[self.precision])
 
     def __repr__(self) -> str:
         return f"ModelDetector({str(self.path)!r}, precision={self.precision!r})"
 
     # ---- forward passes
 
-    def _load_onnx(self) -> Any:
-        onnx_path = self.path / "model.onnx"
+    def _load_onnx(self, name: str) -> Any:
+        onnx_path = self.path / name
         if not onnx_path.exists():
-            raise FileNotFoundError(f"{self.path}: no model.onnx (run `huashu export --onnx`)")
+            raise FileNotFoundError(f"{self.path}: no {name} (`huashu export --precision auto` writes it)")
         try:
             import onnxruntime as ort
         except ImportError:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from huashu.inference import ModelDetector, load_model, read_meta, save_model
+from huashu.inference import ONNX_FILES, ModelDetector, load_model, read_meta, save_model
 from huashu.metrics import span_scores
 from huashu.spans import Document
 
@@ -118,15 +118,17 @@ def check_tokenisation(old_tok: Any, new_tok: Any, texts: list[str]) -> int:
 # ONNX
 
 
-def export_onnx(model_dir: Path, quantize: bool = False) -> Path:
-    """model.onnx (fp32) or model.int8.onnx (dynamic int8) next to the weights."""
+def export_onnx(model_dir: Path) -> list[Path]:
+    """``model.onnx`` (fp32 graph) and ``model.int8.onnx`` (dynamic int8 MatMuls, VNNI) in ``model_dir``."""
     import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     net, tok, _ = load_model(model_dir)
     net.eval()
     path = model_dir / "model.onnx"
-    ids = torch.as_tensor([[tok.cls_token_id or 0] + [5] * 30 + [tok.sep_token_id or 2]])
+    ids = torch.as_tensor([[tok.cls_token_id or 0] + [5] * 30 + [tok.sep_token_id or 2]] * 2)
     mask = torch.ones_like(ids)
+    mask[1, 20:] = 0  # a padded row, so the traced graph keeps the attention-mask path
 
     class Wrapper(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -137,29 +139,28 @@ def export_onnx(model_dir: Path, quantize: bool = False) -> Path:
             out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
             return out["token_logits"], out["headline_logits"]
 
-    torch.onnx.export(
-        Wrapper(net),
-        (ids, mask),
-        str(path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["token_logits", "headline_logits"],
-        dynamic_axes={
-            "input_ids": {0: "b", 1: "t"},
-            "attention_mask": {0: "b", 1: "t"},
-            "token_logits": {0: "b", 1: "t"},
-            "headline_logits": {0: "b"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
-    if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    import warnings
 
-        q = model_dir / "model.int8.onnx"
-        quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
-        path.unlink()
-        q.rename(path)
-    return path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python booleans in the HF mask code
+        torch.onnx.export(
+            Wrapper(net),
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["token_logits", "headline_logits"],
+            dynamic_axes={
+                "input_ids": {0: "b", 1: "t"},
+                "attention_mask": {0: "b", 1: "t"},
+                "token_logits": {0: "b", 1: "t"},
+                "headline_logits": {0: "b"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    q = model_dir / "model.int8.onnx"
+    quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
+    return [path, q]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,13 +247,31 @@ def benchmark(
     return out
 
 
-def choose(bench: dict[str, Any]) -> str:
+def choose(bench: dict[str, Any], sizes_mb: dict[str, float] | None = None) -> str:
+    """The fastest precision that agrees with fp32 (≥ MIN_AGREEMENT) and fits the size budget."""
+    sizes_mb = sizes_mb or {}
     ok = {
         p: r
         for p, r in bench.items()
-        if isinstance(r, dict) and "chars_per_s" in r and r["agreement_partial_f1"] >= MIN_AGREEMENT
+        if isinstance(r, dict)
+        and "chars_per_s" in r
+        and r["agreement_partial_f1"] >= MIN_AGREEMENT
+        and sizes_mb.get(p, 0.0) <= MAX_RELEASE_MB
     }
     return max(ok, key=lambda p: ok[p]["chars_per_s"]) if ok else "fp32"
+
+
+def release_sizes(stage: Path) -> dict[str, float]:
+    """Size of a release directory holding only what each precision needs."""
+    mb = {f.name: f.stat().st_size / 1e6 for f in stage.iterdir() if f.is_file()}
+    onnx = set(ONNX_FILES.values())
+    common = sum(
+        v for k, v in mb.items() if k not in onnx and k not in ("model.safetensors", "heads.safetensors")
+    )
+    torch_mb = common + mb.get("model.safetensors", 0.0) + mb.get("heads.safetensors", 0.0)
+    out = {p: torch_mb for p in ("fp32", "bf16", "int8")}
+    out |= {p: common + mb[f] for p, f in ONNX_FILES.items() if f in mb}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,18 +344,22 @@ def model_card(
         "",
         f"{bench.get('docs')} articles, {bench.get('chars')} characters, {bench.get('threads')} threads.",
         "",
-        "| precision | chars/s | 500 / 2,500 / 10,000 chars (ms) | agreement with fp32 (partial F1) |",
-        "|---|---|---|---|",
+        "| precision | chars/s | 500 / 2,500 / 10,000 chars (ms) | agreement with fp32 (partial F1) | MB |",
+        "|---|---|---|---|---|",
     ]
     for p, r in bench.items():
         if isinstance(r, dict) and "chars_per_s" in r:
             lat = " / ".join(str(r["latency_ms"].get(str(k), "–")) for k in SIZES)
-            lines.append(f"| {p} | {r['chars_per_s']:.0f} | {lat} | {r['agreement_partial_f1']:.4f} |")
+            lines.append(
+                f"| {p} | {r['chars_per_s']:.0f} | {lat} | {r['agreement_partial_f1']:.4f} "
+                f"| {r.get('release_mb', '–')} |"
+            )
         elif isinstance(r, dict) and "error" in r:
-            lines.append(f"| {p} | – | unavailable: {r['error'][:80]} | – |")
+            lines.append(f"| {p} | – | unavailable: {r['error'][:80]} | – | – |")
     lines += [
         "",
-        f"Default precision: **{meta['precision']}** (fastest with agreement ≥ {MIN_AGREEMENT}).",
+        f"Default precision: **{meta['precision']}** (the fastest whose spans agree with fp32 at partial F1 "
+        f"≥ {MIN_AGREEMENT} and whose release fits {MAX_RELEASE_MB:.0f} MB).",
         "",
         "## Limits",
         "",
@@ -376,25 +399,37 @@ def export(
         stage = work / "release"
         save_model(net, tokenizer, stage, meta, dtype="bf16")
         precisions = ["fp32", "bf16", "int8"]
-        if precision in ("auto", "onnx"):
+        if precision in ("auto", *ONNX_FILES):
             try:
-                import onnxruntime  # noqa: F401
-
                 export_onnx(stage)
-                precisions.append("onnx")
-            except ImportError:
-                log.info("onnxruntime not installed: ONNX not measured")
+                precisions += list(ONNX_FILES)
+            except ImportError as e:
+                log.warning("ONNX not measured (%s): pip install onnxruntime onnx", e)
             except Exception as e:  # the exporter is optional; say why and go on
                 log.warning("ONNX export failed: %s", e)
-        bench = benchmark(
-            stage, docs, precisions if precision in ("auto", "onnx") else ["fp32", precision], sizes
-        )
-        chosen = choose(bench) if precision == "auto" else precision
-        if chosen != "onnx" and (stage / "model.onnx").exists():
-            (stage / "model.onnx").unlink()
+        bench = benchmark(stage, docs, precisions if precision == "auto" else ["fp32", precision], sizes)
+        sizes_mb = release_sizes(stage)
+        for p, r in bench.items():
+            if isinstance(r, dict) and p in sizes_mb:
+                r["release_mb"] = round(sizes_mb[p], 1)
+        chosen = choose(bench, sizes_mb) if precision == "auto" else precision
+        for p, f in ONNX_FILES.items():
+            if p != chosen and (stage / f).exists():
+                (stage / f).unlink()
+        dropped_torch = False
+        if chosen in ONNX_FILES and dir_mb(stage) > MAX_RELEASE_MB:
+            # the graph holds the weights: drop the torch copy rather than exceed the size budget
+            for f in ("model.safetensors", "heads.safetensors"):
+                (stage / f).unlink()
+            dropped_torch = True
         meta_path = stage / "huashu_model.json"
         saved = json.loads(meta_path.read_text(encoding="utf-8"))
         saved["precision"] = chosen
+        saved["precisions_available"] = (
+            [chosen]
+            if dropped_torch
+            else ["fp32", "bf16", "int8"] + ([chosen] if chosen in ONNX_FILES else [])
+        )
         saved["benchmark"] = bench
         meta_path.write_text(json.dumps(saved, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (stage / "MODEL_CARD.md").write_text(model_card(saved, bench, summary, command), encoding="utf-8")

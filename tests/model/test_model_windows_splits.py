@@ -121,3 +121,17 @@ def test_headline_split_is_stable():
     assert 20 <= len(te) <= 60 and len(tr) + len(te) == 200
     assert headline_split(list(reversed(heads)), 0.2)[1] == list(reversed(te))
     assert not {h.text for h in tr} & {h.text for h in te}
+
+
+def test_export_choice_respects_agreement_and_size():
+    from train.export import choose
+
+    bench = {
+        "fp32": {"chars_per_s": 100.0, "agreement_partial_f1": 1.0},
+        "bf16": {"chars_per_s": 260.0, "agreement_partial_f1": 0.995},
+        "int8": {"chars_per_s": 150.0, "agreement_partial_f1": 0.97},  # too far from fp32
+        "onnx": {"chars_per_s": 300.0, "agreement_partial_f1": 1.0},  # too big to commit
+        "onnx-int8": {"error": "not installed"},
+    }
+    assert choose(bench, {"onnx": 104.0, "bf16": 52.0, "fp32": 52.0}) == "bf16"
+    assert choose(bench, {"onnx": 40.0}) == "onnx"
