@@ -53,8 +53,8 @@ def load_detector(spec: str | None = None) -> Detector:
         path_str = str(default_model_dir())
     path = Path(path_str)
     if not (path / "huashu_model.json").exists():
-        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or a model directory "
-                            "(with huashu_model.json)")
+        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory "
+                            "(one with huashu_model.json)")
     from huashu.inference import ModelDetector, parse_spec
 
     opts = parse_spec(f"{path}?{query}")[1]
