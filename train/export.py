@@ -282,6 +282,17 @@ def dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+def _sources_line(meta: dict[str, Any]) -> list[str]:
+    src = meta.get("label_sources") or {}
+    if not src:
+        return []
+    groups: dict[str, list[str]] = {}
+    for label, s in src.items():
+        groups.setdefault(s, []).append(label)
+    parts = [f"{s} for {', '.join(labels)}" for s, labels in sorted(groups.items())]
+    return [f"- **default detector**: {'; '.join(parts)}; the headline head for clickbait_title"]
+
+
 def model_card(
     meta: dict[str, Any], bench: dict[str, Any], summary: dict[str, Any] | None, command: str
 ) -> str:
@@ -301,8 +312,10 @@ def model_card(
         f"- thresholds: {json.dumps(meta['thresholds'], ensure_ascii=False)}; headline "
         f"{meta.get('headline_threshold', 0.5)}",
         "- per-label source (model / rules / union): "
-        f"{json.dumps(meta.get('label_sources') or {}, ensure_ascii=False)}",
+        f"{json.dumps(meta.get('label_sources') or {}, ensure_ascii=False)} "
+        f"(chosen on: {meta.get('label_sources_from', '–')})",
         f"- rebuild: `{command}`",
+        *_sources_line(meta),
         "",
     ]
     if not meta.get("trained_on", {}).get("gold_docs"):
@@ -339,6 +352,40 @@ def model_card(
                 f"{h.get('tfidf', {}).get('accuracy', float('nan')):.3f}).",
             ]
         lines.append("")
+    val = meta.get("validation")
+    if val and not summary:
+        labels = [k for k in val["partial_f1"]["model"] if k != "micro"] + ["micro"]
+        lines += [
+            f"## Held-out validation ({val['articles']} gold articles the model did not train on)",
+            "",
+            "Partial-overlap F1 (SemEval-2020 T11). The thresholds and the per-label choice were made on "
+            "these same articles, so these figures are optimistic; `make model-eval` gives the "
+            "cross-validated ones.",
+            "",
+            "| label | model | rules | union |",
+            "|---|---|---|---|",
+            *[
+                f"| {lb} | {val['partial_f1']['model'][lb]:.3f} | {val['partial_f1']['rules'][lb]:.3f} "
+                f"| {val['partial_f1']['union'][lb]:.3f} |"
+                for lb in labels
+            ],
+            "",
+        ]
+        t = val.get("training") or {}
+        if t:
+            lines += [
+                f"Training: {t['steps']} steps ({t['epochs']} epochs) in {t['seconds'] / 60:.1f} min on "
+                f"{t['cpu']} ({t['threads']} threads), bf16 autocast; `train.max_train_minutes` stops a run "
+                "that would exceed its budget and the best checkpoint (validation loss) is kept.",
+                "",
+            ]
+        h = val.get("headline") or {}
+        if h:
+            lines += [
+                f"Headline clickbait on {h['n']} held-out HanCD headlines: accuracy {h['accuracy']:.3f}, "
+                f"precision {h['precision']:.3f}, recall {h['recall']:.3f}, F1 {h['f1']:.3f}.",
+                "",
+            ]
     lines += [
         "## Speed (this machine, `huashu export`)",
         "",
@@ -370,6 +417,71 @@ def model_card(
     return "\n".join(lines)
 
 
+def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Per-label model / rules / union choice on the run's validation articles (from
+    ``train_report.json`` next to the model), for a release trained without a CV report. The
+    thresholds were tuned on the same articles, so the model's figures are optimistic."""
+    from huashu.detector import load_detector
+    from huashu.inference import _union
+    from train.dataset import load_gold
+
+    report = json.loads((Path(model_dir).parent / "train_report.json").read_text(encoding="utf-8"))
+    ids = set(report["data"]["splits"]["validation"])
+    gold = [e for e in load_gold() if e.doc.id in ids]
+    if not gold:
+        return {}, {}
+    det = ModelDetector(model_dir, precision="fp32")
+    docs = [e.doc for e in gold]
+    model = det.detect_batch(docs, use_rules=False)
+    rules = load_detector("rules").detect_batch(docs)
+    g = {e.doc.id: e.spans for e in gold}
+    preds = {
+        "model": {d.id: p for d, p in zip(docs, model, strict=True)},
+        "rules": {d.id: p for d, p in zip(docs, rules, strict=True)},
+        "union": {d.id: sorted(_union(m + r)) for d, m, r in zip(docs, model, rules, strict=True)},
+    }
+    scores = {k: span_scores(g, v, det.labels) for k, v in preds.items()}
+    choice = {}
+    for label in det.labels:
+        f1 = {k: scores[k][label]["partial_f1"] for k in preds}
+        choice[label] = max(f1, key=lambda k: (f1[k], k == "rules"))  # ties (e.g. no gold) → rules
+    table: dict[str, Any] = {
+        "articles": len(gold),
+        "partial_f1": {
+            k: {lb: round(float(v[lb]["partial_f1"]), 3) for lb in [*det.labels, "micro"]}
+            for k, v in scores.items()
+        },
+    }
+    table["headline"] = held_out_headlines(det, report)
+    epochs = max((h.get("epoch", 0) for h in report.get("history", [])), default=0)
+    table["training"] = {
+        "seconds": report["train_seconds"],
+        "steps": report["steps"],
+        "epochs": round(epochs, 2),
+        "cpu": report["machine"]["cpu"],
+        "threads": report["machine"]["torch_threads"],
+    }
+    return choice, table
+
+
+def held_out_headlines(det: ModelDetector, report: dict[str, Any]) -> dict[str, Any]:
+    """Headline clickbait accuracy on the HanCD headlines the run held out (same hash split)."""
+    from huashu.metrics import binary_scores
+    from train.dataset import DatasetArguments, headline_split, headlines_from, load_hancd
+
+    try:
+        docs = load_hancd()
+    except FileNotFoundError:
+        return {}
+    args = DatasetArguments(**report["config"]["data"])
+    _, test = headline_split(headlines_from(docs), args.headline_test_fraction)
+    if not test:
+        return {}
+    probs = det.clickbait_probabilities([h.text for h in test])
+    out = binary_scores([h.label for h in test], [int(p >= det.headline_threshold) for p in probs])
+    return {k: (int(v) if k == "n" else round(float(v), 4)) for k, v in out.items()}
+
+
 def export(
     model_dir: Path,
     out: Path,
@@ -394,7 +506,16 @@ def export(
         meta = {**meta, "vocab_size": vocab["after"]}
         if summary and summary.get("label_sources"):
             meta["label_sources"] = summary["label_sources"]
+            meta["label_sources_from"] = "cross-validation (huashu eval)"
             meta["eval"] = {k: summary["scores"][k]["micro"] for k in summary["scores"]}
+        elif (model_dir.parent / "train_report.json").exists():
+            choice, table = choose_on_validation(model_dir)
+            if choice:
+                meta["label_sources"] = choice
+                meta["label_sources_from"] = (
+                    f"validation split of the training run ({table['articles']} articles)"
+                )
+                meta["validation"] = table
         meta.pop("format", None)
         stage = work / "release"
         save_model(net, tokenizer, stage, meta, dtype="bf16")
