@@ -55,9 +55,9 @@ model: base
 # Cross-validated evaluation of the full config against the rules and TF-IDF baselines (long:
 # one training per fold and per learning-curve point); the text-free report is committed.
 model-eval: base
-	$(BIN)/huashu eval --config full --out $(RUNS)/full-eval
+	$(BIN)/huashu eval --config full --out $(RUNS)/full/eval
 	mkdir -p train/reports/full
-	cp $(RUNS)/full-eval/summary.json $(RUNS)/full-eval/report.md train/reports/full/
+	cp $(RUNS)/full/eval/summary.json $(RUNS)/full/eval/report.md train/reports/full/
 
 demo: setup
 	$(BIN)/huashu score seeds/*.txt
