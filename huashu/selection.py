@@ -2,8 +2,8 @@
 
 Batch 1 of the gold corpus was chosen with this module (`python -m huashu.selection`):
 device-rich commentary by a weighted cue density (each cue a tiny named pattern with a
-weight, counted per 1,000 characters), diversified by greedy MMR over character-trigram TF-IDF so the batch is not
-near-duplicates, plus plain wire reports (lowest cue density, 新华社/记者/电 datelines) as
+weight, counted per 1,000 characters), diversified by greedy MMR over character-trigram TF-IDF
+so the batch is not near-duplicates, plus plain wire reports (lowest cue density, 新华社/记者/电 datelines) as
 negatives. Once a model exists, `huashu studio next` (model uncertainty + diversity) replaces it.
 """
 
@@ -22,7 +22,8 @@ from huashu.paths import hancd_dir
 # Tiny named cue patterns: a cheap proxy for "this article argues rather than reports".
 # name -> (pattern, weight): attribution and charged wording weigh more than punctuation.
 CUES: dict[str, tuple[re.Pattern[str], float]] = {
-    "unnamed_source": (re.compile(r"分析人士|专家(?:认为|表示|指出)|据了解|有消息称|业内人士|观察人士|舆论"), 3.0),
+    "unnamed_source": (
+        re.compile(r"分析人士|专家(?:认为|表示|指出)|据了解|有消息称|业内人士|观察人士|舆论"), 3.0),
     "crowd": (re.compile(r"网友|不少人|很多人|众所周知|不难看出|明眼人"), 1.5),
     "question": (re.compile(r"[？?]"), 1.0),
     "exclaim": (re.compile(r"[！!]"), 0.3),

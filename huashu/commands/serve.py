@@ -67,9 +67,8 @@ def bench_command(
 ) -> None:
     """Measure the scoring server through HTTP on this machine: p50/p95 latency per article size,
     sustained batch throughput (chars/s), peak server RSS; one server subprocess per engine."""
-    from serve.bench import BenchError, run_bench
-
     from huashu.cli import UserError
+    from serve.bench import BenchError, run_bench
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
