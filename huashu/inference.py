@@ -514,7 +514,9 @@ class ModelDetector:
         source = f"{self.name}@{self.version}"
         results: list[list[Span]] = []
         model_labels = [lb for lb in self.labels if self.label_sources.get(lb, "model") != "rules"]
-        for enc, probs in self.token_probabilities(docs):
+        if not model_labels:  # every span label comes from the rules: skip the token pass
+            results = [[] for _ in docs]
+        for enc, probs in self.token_probabilities(docs) if model_labels else ():
             spans = [
                 s
                 for s in decode_spans(probs, enc.offsets, self.labels, th, source)

@@ -314,6 +314,9 @@ def model_card(
         "- per-label source (model / rules / union): "
         f"{json.dumps(meta.get('label_sources') or {}, ensure_ascii=False)} "
         f"(chosen on: {meta.get('label_sources_from', '–')})",
+        *([f"- not eligible (fragmenting: more than {MAX_SPAN_RATIO:g}× the gold span count on those "
+           f"articles): {json.dumps(meta['validation']['disqualified'], ensure_ascii=False)}"]
+          if (meta.get("validation") or {}).get("disqualified") else []),
         f"- rebuild: `{command}`",
         *_sources_line(meta),
         "",
@@ -417,6 +420,9 @@ def model_card(
     return "\n".join(lines)
 
 
+MAX_SPAN_RATIO = 3.0
+
+
 def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """Per-label model / rules / union choice on the run's validation articles (from
     ``train_report.json`` next to the model), for a release trained without a CV report. The
@@ -441,10 +447,21 @@ def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any
         "union": {d.id: sorted(_union(m + r)) for d, m, r in zip(docs, model, rules, strict=True)},
     }
     scores = {k: span_scores(g, v, det.labels) for k, v in preds.items()}
-    choice = {}
+    # Partial-overlap F1 credits fragments: a head that paints a label as dozens of 1–2 character
+    # pieces can "win" while being useless to a reader. A source that predicts more than
+    # MAX_SPAN_RATIO × the gold span count of a label on these articles is not eligible for it.
+    n_gold = {lb: sum(1 for spans in g.values() for s in spans if s.label == lb) for lb in det.labels}
+    n_pred = {k: {lb: sum(1 for spans in v.values() for s in spans if s.label == lb) for lb in det.labels}
+              for k, v in preds.items()}
+    choice, disqualified = {}, {}
     for label in det.labels:
         f1 = {k: scores[k][label]["partial_f1"] for k in preds}
-        choice[label] = max(f1, key=lambda k: (f1[k], k == "rules"))  # ties (e.g. no gold) → rules
+        limit = MAX_SPAN_RATIO * max(n_gold[label], 1)
+        eligible = {k: v for k, v in f1.items() if k == "rules" or n_pred[k][label] <= limit}
+        for k in f1.keys() - eligible.keys():
+            disqualified.setdefault(label, []).append(
+                f"{k} ({n_pred[k][label]} spans vs {n_gold[label]} gold)")
+        choice[label] = max(eligible, key=lambda k: (eligible[k], k == "rules"))  # ties → rules
     table: dict[str, Any] = {
         "articles": len(gold),
         "partial_f1": {
@@ -452,6 +469,7 @@ def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any
             for k, v in scores.items()
         },
     }
+    table["disqualified"] = disqualified
     table["headline"] = held_out_headlines(det, report)
     epochs = max((h.get("epoch", 0) for h in report.get("history", [])), default=0)
     table["training"] = {
