@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shlex
 import socket
 import statistics
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from huashu.machine import machine
 from huashu.paths import REPO_ROOT
 
 log = logging.getLogger("huashu.bench")
@@ -54,17 +54,6 @@ class EngineResult:
     peak_rss_mib: float = 0.0
     startup_s: float = 0.0
     errors: int = 0
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "platform": platform.platform()}
 
 
 def seed_pool() -> str:

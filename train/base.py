@@ -32,7 +32,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import platform
 import shutil
 import struct
 import subprocess
@@ -48,6 +47,7 @@ import numpy as np
 
 from huashu import paths
 from huashu.cli import UserError
+from huashu.machine import machine
 
 log = logging.getLogger("huashu.base")
 
@@ -708,20 +708,6 @@ def measure(
         figures[name][f"forward_{batch}x{length}_median_s"] = round(float(np.median(times[name])), 4)
         figures[name]["torch_threads"] = torch.get_num_threads()
     return figures
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_1_5_15min": load}
 
 
 def _versions() -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import platform
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import yaml
 
 from huashu.inference import ModelDetector, decode_spans, save_model
+from huashu.machine import machine
 from huashu.metrics import span_scores
 from train.dataset import (
     Corpus,
@@ -331,29 +331,6 @@ def tune_thresholds(
 
 # ---------------------------------------------------------------------------------------------
 # one training run
-
-
-def machine() -> dict[str, Any]:
-    import os
-
-    import torch
-
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu or platform.processor(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def train_model(
