@@ -51,9 +51,8 @@ class ScoreOptions(BaseModel):
         return _check_labels(v)
 
 
-class ScoreRequest(ScoreOptions):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"text": "有分析人士指出，这是一记釜底抽薪的组合拳。", "title": "中方出手了！", "format": "text"}]})
+class DocumentIn(BaseModel):
+    """One article as submitted: the fields and checks /v1/score and each batch document share."""
 
     text: StrictStr = Field(
         description="The article: plain text, or an HTML fragment with format='html'. Span offsets "
@@ -75,23 +74,13 @@ class ScoreRequest(ScoreOptions):
         return v
 
 
-class BatchDocument(BaseModel):
-    text: StrictStr = Field(description="The article (plain text or an HTML fragment).")
-    title: StrictStr | None = None
-    format: Literal["text", "html"] = "text"
-    id: StrictStr | None = None
+class ScoreRequest(DocumentIn, ScoreOptions):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"text": "有分析人士指出，这是一记釜底抽薪的组合拳。", "title": "中方出手了！", "format": "text"}]})
 
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        return _check_text(v)
 
-    @field_validator("title")
-    @classmethod
-    def _title(cls, v: str | None) -> str | None:
-        if v is not None and any(0xD800 <= ord(c) <= 0xDFFF for c in v):
-            raise ValueError("title contains an unpaired UTF-16 surrogate")
-        return v
+class BatchDocument(DocumentIn):
+    pass
 
 
 class BatchRequest(ScoreOptions):
