@@ -11,6 +11,7 @@ and written to ``huashu_model.json``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -156,7 +157,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-4" as a string: take numbers as numbers
+            with contextlib.suppress(ValueError):
+                parsed = float(parsed)
+        node[parts[-1]] = parsed
     cfg = _fill(Config, data, p.stem)
     return cfg
 

@@ -135,3 +135,13 @@ def test_export_choice_respects_agreement_and_size():
     }
     assert choose(bench, {"onnx": 104.0, "bf16": 52.0, "fp32": 52.0}) == "bf16"
     assert choose(bench, {"onnx": 40.0}) == "onnx"
+
+
+def test_set_overrides_read_numbers_as_numbers(repo_root):
+    """`--set train.lr=1e-4`: YAML 1.1 would read 1e-4 as a string and AdamW would crash on it."""
+    from train.train import load_config
+
+    cfg = load_config(repo_root / "train/configs/tiny.yaml",
+                      ["train.lr=1e-4", "data.max_length=64", "train.bf16=false"])
+    assert cfg.train.lr == 1e-4 and isinstance(cfg.train.lr, float)
+    assert cfg.data.max_length == 64 and cfg.train.bf16 is False
