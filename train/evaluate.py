@@ -47,7 +47,9 @@ def _rules() -> Any | None:
         return None
 
 
-def _subset_ids(ids: Sequence[str], n: int, seed: int) -> list[str]:
+def subset_ids(ids: Sequence[str], n: int, seed: int) -> list[str]:
+    """The learning curve's n training articles out of ``ids`` (deterministic given the seed, and
+    nested: the 10 are among the 25)."""
     import hashlib
 
     return sorted(sorted(ids, key=lambda d: hashlib.sha256(f"curve{seed}:{d}".encode()).hexdigest())[:n])
@@ -160,7 +162,7 @@ def evaluate(
             for n in cfg.cv.curve:
                 if n >= len(train_ids):
                     continue
-                sub_ids = _subset_ids(train_ids, n, cfg.cv.seed)
+                sub_ids = subset_ids(train_ids, n, cfg.cv.seed)
                 point: dict[str, Any] = {"fold": k, "n_train": n}
                 tf_n = _fit_tfidf(corpus, sub_ids, cfg.cv.seed)
                 p_tf = dict(zip(test_ids, tf_n.detect_batch(docs), strict=True))
