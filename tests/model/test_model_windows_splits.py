@@ -79,6 +79,19 @@ def test_kfold_tests_every_article_once():
     assert kfold(ids, 5, 1) == folds
 
 
+def test_learning_curve_subsets_are_nested_and_stay_in_the_training_fold():
+    from train.evaluate import subset_ids
+
+    ids = [f"doc-{i}" for i in range(90)]
+    train_ids, test_ids = kfold(ids, 5, 13)[0]
+    sub = {n: subset_ids(train_ids, n, 13) for n in (10, 25, 50)}
+    assert [len(s) for s in sub.values()] == [10, 25, 50]
+    assert set(sub[10]) < set(sub[25]) < set(sub[50]) <= set(train_ids)
+    assert not set(sub[50]) & set(test_ids)
+    assert subset_ids(list(reversed(train_ids)), 25, 13) == sub[25]  # order of the input does not matter
+    assert subset_ids(train_ids, 25, 14) != sub[25]
+
+
 def test_dataset_has_no_leakage_and_weak_stays_out_of_eval(tokenizer):
     gold = make_examples(15, seed=3)
     weak = make_examples(4, seed=4, prefix="weak")

@@ -99,7 +99,7 @@ def features(cache: Path, base: str) -> list[dict[str, Any]]:
 
 
 def train_head(by_id: dict[str, dict[str, Any]], train_ids: list[str], use_rules: bool, epochs: int,
-               seed: int) -> Any:
+               seed: int, bar: Any = None) -> Any:
     """Train the BiLSTM head on the cached features of ``train_ids``; returns the head (eval mode)."""
     import torch
 
@@ -136,6 +136,8 @@ def train_head(by_id: dict[str, dict[str, Any]], train_ids: list[str], use_rules
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if bar is not None:
+            bar.update()
     return head.eval()
 
 
@@ -160,17 +162,21 @@ def cross_validate(data: list[dict[str, Any]], use_rules: bool, epochs: int, fol
     TF-IDF (fitted on the same training articles). ``n_train`` > 0 trains on that many of each
     fold's training articles (the learning curve; test folds unchanged). ``sensitivity``: the
     head's micro scores at other global thresholds (chosen on the test folds: not a result)."""
+    from tqdm import tqdm
+
     labels = span_labels()
     by_id = {d["id"]: d for d in data}
     gold = {i: by_id[i]["spans"] for i in by_id}
     pred: dict[str, dict[str, Any]] = {"head": {}, "head+rules": {}, "rules": {}, "tfidf": {}}
     probs: dict[str, np.ndarray] = {}
     sizes = []
+    bar = tqdm(total=folds * epochs, desc=f"rules {'on' if use_rules else 'off'}, n={n_train or 'all'}",
+               unit="epoch")
     for train_ids, test_ids in kfold(list(by_id), folds, seed):
         if n_train:
             train_ids = subset_ids(train_ids, n_train, seed)
         sizes.append(len(train_ids))
-        head = train_head(by_id, train_ids, use_rules, epochs, seed)
+        head = train_head(by_id, train_ids, use_rules, epochs, seed, bar)
         tf = TfidfClauseTagger(labels, seed=seed).fit(
             [by_id[i]["doc"] for i in train_ids], [by_id[i]["spans"] for i in train_ids])
         for i, spans in zip(test_ids, tf.detect_batch([by_id[i]["doc"] for i in test_ids]), strict=True):
@@ -181,6 +187,7 @@ def cross_validate(data: list[dict[str, Any]], use_rules: bool, epochs: int, fol
                                            {lb: threshold for lb in labels})
             pred["rules"][i] = by_id[i]["rule_spans"]
             pred["head+rules"][i] = sorted(_union(pred["head"][i] + by_id[i]["rule_spans"]))
+    bar.close()
     out: dict[str, Any] = {name: span_scores(gold, p, labels) for name, p in pred.items()}
     out["train_articles_per_fold"] = sizes
     out["head_at_threshold"] = {
