@@ -7,7 +7,8 @@ see many more epochs in the same time. This script measures that with the same f
 decoding (``decode_spans``), metric (``span_scores``) and learning-curve subsets (``subset_ids``) as
 ``huashu eval``, next to the rules detector and the TF-IDF baseline on the same test articles.
 
-Run (2-core CPU: ~3 min of features, cached in ``--cache``; then ~4 min per fold at 25 epochs)::
+Run (2-core CPU: ~3 min of features, cached in ``--cache``; then ~17 min per setting at 25 epochs
+and 5 folds, 1.5-4 min per learning-curve point)::
 
     .venv/bin/python -m train.experiments.frozen_head --epochs 25 --rules both \\
         --curve 10 25 50 --out train/reports/frozen-head
