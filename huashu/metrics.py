@@ -122,6 +122,39 @@ def summarize(counts: Mapping[str, Counts]) -> dict[str, dict[str, float | int]]
     return out
 
 
+def choose_sources(
+    scores: Mapping[str, Mapping[str, Mapping[str, float | int]]], labels: Sequence[str]
+) -> tuple[dict[str, str], float]:
+    """Per label, the source (a key of ``scores``, each a ``span_scores`` result on the same
+    documents) that makes the pooled micro partial F1 of the combination highest, and that F1.
+
+    Picking each label's best F1 on its own can lower the micro F1 (a label with a better F1 but
+    many more, less precise predictions drags the pool down), so this climbs on the micro F1
+    itself, pooled exactly from the per-label counts, starting from the best single source.
+    """
+    sources = list(scores)
+
+    def micro(choice: Mapping[str, str]) -> float:
+        rows = [scores[choice[lb]][lb] for lb in labels]
+        n_pred, n_gold = sum(r["n_pred"] for r in rows), sum(r["n_gold"] for r in rows)
+        p = sum(float(r["partial_p"]) * r["n_pred"] for r in rows) / n_pred if n_pred else 0.0
+        r_ = sum(float(r["partial_r"]) * r["n_gold"] for r in rows) / n_gold if n_gold else 0.0
+        return _f1(p, r_)
+
+    start = max(sources, key=lambda src: micro(dict.fromkeys(labels, src)))
+    choice = dict.fromkeys(labels, start)
+    best = micro(choice)
+    improved = True
+    while improved:
+        improved = False
+        for lb in labels:
+            for src in sources:
+                f1 = micro({**choice, lb: src})
+                if f1 > best + 1e-12:
+                    choice, best, improved = {**choice, lb: src}, f1, True
+    return choice, best
+
+
 def span_scores(
     gold: Mapping[str, Sequence[Span]],
     pred: Mapping[str, Sequence[Span]],

@@ -7,8 +7,9 @@ committed).
 Every span figure is on articles the model did not train on: k folds by article
 (``cv.folds``); in each fold the model, the rules detector and the TF-IDF baseline see the same
 training articles (rules need none) and are scored on the same test articles. A per-label
-"model / rules / union" choice is derived from the pooled cross-validated partial F1
-(``label_sources``), which ``huashu export`` can record in the release model.
+"model / rules / union" choice maximises the pooled cross-validated micro partial F1
+(``label_sources``, ``huashu.metrics.choose_sources``), which ``huashu export`` can record in the
+release model.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from huashu.inference import ModelDetector, _union
-from huashu.metrics import binary_scores, false_alarm_density, span_scores
+from huashu.metrics import binary_scores, choose_sources, false_alarm_density, span_scores
 from huashu.spans import Document, Span
 from train.baselines import TfidfClauseTagger, TfidfHeadline
 from train.dataset import Corpus, headline_split, kfold, load_corpus, split_by_article
@@ -189,17 +190,12 @@ def evaluate(
         and (rules is not None or s not in ("rules", "model+rules"))
     ]
     scores = {s: span_scores(gold, {i: preds[s].get(i, []) for i in ids}, labels) for s in systems}
-    # per-label choice of model / rules / union, from the pooled cross-validated partial F1
+    # per-label choice of model / rules / union that maximises the pooled cross-validated micro F1
     label_sources: dict[str, str] = {}
     if use_model and rules is not None:
-        for label in labels:
-            cand = {
-                "model": scores["model"][label]["partial_f1"],
-                "rules": scores["rules"][label]["partial_f1"],
-                "union": scores["model+rules"][label]["partial_f1"],
-            }
-            best = max(cand, key=lambda c: (cand[c], c == "model"))
-            label_sources[label] = best
+        label_sources, _ = choose_sources(
+            {"model": scores["model"], "rules": scores["rules"], "union": scores["model+rules"]}, labels
+        )
         combined = {
             i: _combine(preds["model"].get(i, []), preds["rules"].get(i, []), label_sources) for i in ids
         }

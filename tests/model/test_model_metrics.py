@@ -60,3 +60,50 @@ def test_false_alarm_density_and_binary_scores():
     assert false_alarm_density({"a": [Span(0, 1, "x")] * 3}, {"a": 1500, "b": 500}) == pytest.approx(1.5)
     b = binary_scores([1, 1, 0, 0], [1, 0, 1, 0])
     assert b["accuracy"] == 0.5 and b["precision"] == 0.5 and b["recall"] == 0.5
+
+
+def test_choose_sources_maximises_the_pooled_micro_f1_not_each_label():
+    from huashu.metrics import choose_sources
+
+    x_gold = [Span(4 * k, 4 * k + 2, "x") for k in range(10)]
+    gold = {"d": [*x_gold, Span(100, 102, "y")]}
+    # A: every x right; y right once but with 99 false alarms (y F1 0.02 beats B's 0.0)
+    a = {"d": x_gold + [Span(100, 102, "y")] + [Span(200 + 3 * k, 201 + 3 * k, "y") for k in range(99)]}
+    b: dict[str, list[Span]] = {"d": []}
+    scores = {"A": span_scores(gold, a, ["x", "y"]), "B": span_scores(gold, b, ["x", "y"])}
+    assert scores["A"]["y"]["partial_f1"] > scores["B"]["y"]["partial_f1"]  # per label, A wins both
+    choice, f1 = choose_sources(scores, ["x", "y"])
+    assert choice == {"x": "A", "y": "B"}
+    combined = {"d": x_gold}
+    assert f1 == pytest.approx(span_scores(gold, combined, ["x", "y"])["micro"]["partial_f1"])
+    assert f1 > scores["A"]["micro"]["partial_f1"] + 0.5
+
+
+def test_choose_sources_f1_is_that_of_the_combined_predictions():
+    import random
+
+    from huashu.metrics import choose_sources
+
+    rng = random.Random(7)
+    labels = ["x", "y", "z"]
+
+    def spans() -> list[Span]:
+        out = []
+        for lb in labels:
+            starts = sorted(rng.sample(range(0, 200, 5), rng.randint(0, 8)))
+            out += [Span(s, s + rng.randint(1, 4), lb) for s in starts]
+        return out
+
+    for _ in range(20):
+        gold = {d: spans() for d in "abc"}
+        preds = {src: {d: spans() for d in "abc"} for src in ("p", "q", "r")}
+        scores = {src: span_scores(gold, p, labels) for src, p in preds.items()}
+        choice, f1 = choose_sources(scores, labels)
+        combined = {d: [s for src in preds for s in preds[src][d] if choice[s.label] == src] for d in gold}
+        assert f1 == pytest.approx(span_scores(gold, combined, labels)["micro"]["partial_f1"])
+        assert f1 >= max(s["micro"]["partial_f1"] for s in scores.values()) - 1e-12
+        for lb in labels:  # no single change of one label's source does better
+            for src in preds:
+                alt = {**choice, lb: src}
+                other = {d: [s for k in preds for s in preds[k][d] if alt[s.label] == k] for d in gold}
+                assert span_scores(gold, other, labels)["micro"]["partial_f1"] <= f1 + 1e-9

@@ -44,7 +44,7 @@ from huashu.inference import (
 )
 from huashu.log import setup_logging
 from huashu.machine import machine
-from huashu.metrics import span_scores
+from huashu.metrics import choose_sources, span_scores
 from train.base import resolve_base
 from train.baselines import TfidfClauseTagger
 from train.dataset import kfold, load_gold, span_labels
@@ -200,33 +200,6 @@ def cross_validate(data: list[dict[str, Any]], use_rules: bool, epochs: int, fol
     return out
 
 
-def best_per_label(sc: dict[str, Any], sources: tuple[str, ...] = ("head", "rules", "head+rules", "tfidf")
-                   ) -> tuple[dict[str, str], float]:
-    """A source per label that maximises the pooled micro partial F1 (coordinate ascent from the best
-    single source; micro pooled from the per-label counts), and that F1. Chosen on the folds it is
-    scored on: optimistic."""
-    labels = [k for k in sc["head"] if k not in ("micro", "macro")]
-
-    def micro(choice: dict[str, str]) -> float:
-        rows = [sc[choice[lb]][lb] for lb in labels]
-        n_pred, n_gold = sum(r["n_pred"] for r in rows), sum(r["n_gold"] for r in rows)
-        p = sum(r["partial_p"] * r["n_pred"] for r in rows) / max(n_pred, 1)
-        r_ = sum(r["partial_r"] * r["n_gold"] for r in rows) / max(n_gold, 1)
-        return 2 * p * r_ / (p + r_) if p + r_ else 0.0
-
-    choice = {lb: max(sources, key=lambda src: sc[src]["micro"]["partial_f1"]) for lb in labels}
-    best = micro(choice)
-    improved = True
-    while improved:
-        improved = False
-        for lb in labels:
-            for src in sources:
-                f1 = micro({**choice, lb: src})
-                if f1 > best + 1e-9:
-                    choice, best, improved = {**choice, lb: src}, f1, True
-    return choice, best
-
-
 def _sizes(run: dict[str, Any]) -> str:
     n = run["scores"]["train_articles_per_fold"]
     return str(n[0]) if min(n) == max(n) else f"{min(n)}–{max(n)}"
@@ -281,8 +254,8 @@ def markdown(s: dict[str, Any]) -> str:
                 f"**{h['partial_f1']:.2f}** | {sc['rules'][lb]['partial_f1']:.2f} | "
                 f"{sc['tfidf'][lb]['partial_f1']:.2f} | {sc['head+rules'][lb]['partial_f1']:.2f} |"
             )
-    if full:
-        choice, f1 = best_per_label(best["scores"])
+        labels = [k for k in sc["head"] if k not in ("micro", "macro")]
+        choice, f1 = choose_sources({k: sc[k] for k in ("head", "rules", "head+rules", "tfidf")}, labels)
         lines += [
             "",
             "Per-label best source on these folds (optimistic: chosen where it is scored): "
