@@ -293,7 +293,8 @@ def markdown(s: dict[str, Any]) -> str:
         f"{d['gold_spans']} spans, "
         f"{d['plain_docs']} with no span; {d['weak_docs']} weak (rules-labelled) articles in training; "
         f"{d['folds']}-fold cross-validation by article",
-        f"- machine: {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads)",
+        f"- machine: {m['cpu']} ({m['cores']} cores"
+        + (f", torch {m['torch']}, {m['torch_threads']} threads)" if "torch" in m else ", torch not used)"),
         f"- date: {s['date']}; wall time {s['seconds']:.0f} s; base `{s['config']['base']}`",
         "",
         "## Spans: SemEval-2020 T11 partial overlap (pooled over folds)",

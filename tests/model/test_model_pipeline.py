@@ -186,3 +186,16 @@ def test_tiny_pipeline(workspace):
     )
     res = json.loads(out.splitlines()[0])
     assert "spans" in res and res["model"]["id"]
+
+
+def test_baselines_only_eval_never_needs_torch(workspace):
+    """`huashu eval --baselines-only` (rules vs TF-IDF) works without loading the network: its report
+    must not require torch facts it never gathered (a KeyError 'torch' once crashed it)."""
+    root, env, base = workspace
+    out_dir = root / "eval-baselines"
+    _huashu(env, "eval", "--config", "tiny", "--set", f"base={base}", "--set", "data.weak=false",
+            "--baselines-only", "--out", str(out_dir))
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert {"rules", "tfidf"} <= set(summary["scores"]) and "model" not in summary["scores"]
+    report = (out_dir / "report.md").read_text()
+    assert "- machine: " in report and "partial overlap" in report
