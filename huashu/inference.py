@@ -201,28 +201,30 @@ def decode_spans(
     is the mean inside probability."""
     n_labels = len(labels)
     out: list[Span] = []
+    n = len(offsets)
+    if n == 0:
+        return out
+    starts_c = np.fromiter((a for a, _ in offsets), dtype=np.int64, count=n)
+    ends_c = np.fromiter((b for _, b in offsets), dtype=np.int64, count=n)
     for k, label in enumerate(labels):
         th = float(thresholds.get(label, 0.5))
-        inside = probs[:, k]
-        begin = probs[:, n_labels + k]
-        run: list[int] = []
-
-        def flush(run: list[int], label: str = label, inside: np.ndarray = inside) -> None:
-            if run:
-                out.append(
-                    Span(offsets[run[0]][0], offsets[run[-1]][1], label, float(inside[run].mean()), source)
-                )
-
-        for i in range(len(offsets)):
-            if inside[i] >= th:
-                if run and begin[i] >= th and begin[i] > inside[i] * 0.5:
-                    flush(run)
-                    run = []
-                run.append(i)
-            else:
-                flush(run)
-                run = []
-        flush(run)
+        inside = probs[:n, k]
+        begin = probs[:n, n_labels + k]
+        above = inside >= th
+        if not above.any():
+            continue
+        prev = np.concatenate(([False], above[:-1]))
+        split = (begin >= th) & (begin > inside * 0.5)
+        first = above & (~prev | split)  # a run starts here
+        nxt_first = np.concatenate((first[1:], [True]))
+        nxt_above = np.concatenate((above[1:], [False]))
+        last = above & (~nxt_above | nxt_first)  # a run ends here
+        run_starts = np.flatnonzero(first)
+        run_ends = np.flatnonzero(last)
+        sums = np.concatenate(([0.0], np.cumsum(inside, dtype=np.float64)))
+        for a, b in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
+            score = (sums[b + 1] - sums[a]) / (b + 1 - a)
+            out.append(Span(int(starts_c[a]), int(ends_c[b]), label, float(score), source))
     return sorted(out)
 
 
@@ -404,6 +406,10 @@ class ModelDetector:
         self._ort = None
         if self.precision == "int8":
             self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
+        elif self.precision == "bf16":
+            # weights and activations in bfloat16 (AMX / AVX512-BF16 matmuls): no per-call weight
+            # casts as under autocast (measured 58 vs 76 ms per 8×256 batch; fp32 218 ms)
+            self.net = self.net.to(torch.bfloat16)
         elif self.precision in ONNX_FILES:
             self._ort = self._load_onnx(ONNX_FILES[self.precision])
 
@@ -442,10 +448,7 @@ class ModelDetector:
             )
             tok_t, head_t = torch.from_numpy(tok), torch.from_numpy(head)
         else:
-            with (
-                torch.inference_mode(),
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
-            ):
+            with torch.inference_mode():
                 out = self.net(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
             tok_t, head_t = out["token_logits"].float(), out["headline_logits"].float()
         probs = torch.sigmoid(tok_t).numpy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from huashu.inference import char_targets, decode_spans, encode_text
 from huashu.metrics import span_scores
@@ -104,3 +105,42 @@ def test_round_trip_with_emoji_astral_and_traditional(tokenizer):
     ]
     got = _round_trip(tokenizer, text, spans)
     assert sorted((s.start, s.end, s.label) for s in got) == sorted((s.start, s.end, s.label) for s in spans)
+
+
+def _decode_reference(probs, offsets, labels, thresholds):
+    """The definition of decode_spans, token by token (the vectorised one must match it)."""
+    n_labels, out = len(labels), []
+    for k, label in enumerate(labels):
+        th = float(thresholds.get(label, 0.5))
+        inside, begin, run = probs[:, k], probs[:, n_labels + k], []
+        for i in range(len(offsets)):
+            if inside[i] >= th:
+                if run and begin[i] >= th and begin[i] > inside[i] * 0.5:
+                    out.append((offsets[run[0]][0], offsets[run[-1]][1], label, float(inside[run].mean())))
+                    run = []
+                run.append(i)
+            else:
+                if run:
+                    out.append((offsets[run[0]][0], offsets[run[-1]][1], label, float(inside[run].mean())))
+                run = []
+        if run:
+            out.append((offsets[run[0]][0], offsets[run[-1]][1], label, float(inside[run].mean())))
+    return sorted(Span(a, b, lb, sc, "model") for a, b, lb, sc in out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_decode_matches_the_token_by_token_definition(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    labels = ["a", "b", "c"]
+    # runs of high and low probabilities, with begin spikes inside runs and at the edges
+    probs = (rng.random((n, 2 * len(labels))) ** rng.choice([0.3, 1.0, 3.0], size=(n, 1))).astype(np.float32)
+    widths = rng.integers(1, 3, size=n)  # tokens of 1–2 characters, as after splitting CJK
+    ends = np.cumsum(widths)
+    offsets = [(int(e - w), int(e)) for e, w in zip(ends, widths, strict=True)]
+    thresholds = {"a": 0.5, "b": 0.3, "c": 0.8}
+    got = decode_spans(probs, offsets, labels, thresholds)
+    want = _decode_reference(probs, offsets, labels, thresholds)
+    assert [(s.start, s.end, s.label) for s in got] == [(s.start, s.end, s.label) for s in want]
+    assert [s.score for s in got] == pytest.approx([s.score for s in want], abs=1e-6)
+    assert decode_spans(probs[:0], [], labels, thresholds) == []

@@ -180,6 +180,17 @@ def test_tiny_pipeline(workspace):
     assert all(s.label in meta["labels"] or s.label == "clickbait_title" for s in spans)
     assert 0.0 <= det.clickbait_probability("震惊！真相曝光") <= 1.0
     assert 0.0 <= det.token_uncertainty(doc) <= 1.0
+    # bf16: the network itself is bfloat16 (AMX matmuls, no per-call weight casts) and its token
+    # probabilities stay close to fp32's on a real article
+    import numpy as np
+    import torch
+
+    bf = load_detector(f"{release}?precision=bf16")
+    assert {p.dtype for p in bf.net.parameters()} == {torch.bfloat16}
+    (_, p32), (_, p16) = det.token_probabilities([doc])[0], bf.token_probabilities([doc])[0]
+    assert p16.dtype == np.float32 and p16.shape == p32.shape
+    assert float(np.abs(p16 - p32).max()) < 0.05
+    validate_spans(doc.text, bf.detect(doc))
 
     out, _ = _huashu(
         env, "score", "--json", "--detector", str(release), str(REPO / "seeds" / "000_1187af2e36dfae89.txt")
