@@ -3,7 +3,8 @@
 ``load_detector(spec)``:
 - ``"rules"``: the rules detector (labels/lexicons + named rule functions);
 - a path to an exported model directory: the model detector, optionally with options
-  ``"<dir>?precision=fp32|bf16|int8|onnx&batch_size=8&num_threads=2"``;
+  ``"<dir>?precision=fp32|bf16|int8|onnx&batch_size=8&num_threads=2&sources=model"`` (``sources``:
+  ``release`` = the model card's per-label choice, or ``model``/``rules``/``union`` for every label);
 - ``None``/``"default"``: the committed release model if present, otherwise the rules detector.
 """
 
@@ -58,10 +59,10 @@ def load_detector(spec: str | None = None) -> Detector:
     from huashu.inference import ModelDetector, parse_spec
 
     opts = parse_spec(f"{path}?{query}")[1]
-    unknown = set(opts) - {"precision", "batch_size", "num_threads"}
+    unknown = set(opts) - {"precision", "batch_size", "num_threads", "sources"}
     if unknown:
         raise DetectorError(f"detector {spec!r}: unknown option(s) {', '.join(sorted(unknown))} "
-                            "(precision, batch_size, num_threads)")
+                            "(precision, batch_size, num_threads, sources)")
     try:
         return ModelDetector(path, **opts)  # type: ignore[arg-type]
     except (ValueError, FileNotFoundError, ImportError) as e:

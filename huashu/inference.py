@@ -43,6 +43,7 @@ MODEL_JSON = "huashu_model.json"
 HEADS_FILE = "heads.safetensors"
 FORMAT = "huashu-model/1"
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnx", "onnx-int8")
+SOURCES = ("release", "model", "rules", "union")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 # ASCII letter/digit runs stay one pre-token; every other non-space character is its own.
@@ -365,8 +366,15 @@ class ModelDetector:
     """Detector protocol implementation for a saved huashu model directory."""
 
     def __init__(
-        self, path: str | Path, precision: str = "auto", batch_size: int = 8, num_threads: int | None = None
+        self,
+        path: str | Path,
+        precision: str = "auto",
+        batch_size: int = 8,
+        num_threads: int | None = None,
+        sources: str = "release",
     ) -> None:
+        """``sources``: where span labels come from: ``release`` (the per-label choice recorded in
+        ``huashu_model.json``), or ``model`` / ``rules`` / ``union`` for every span label."""
         torch = _torch()
         self.path = Path(path)
         if precision not in PRECISIONS:
@@ -398,7 +406,12 @@ class ModelDetector:
         self.max_length = int(self.meta.get("max_length", 256))
         self.stride = int(self.meta.get("stride", 64))
         self.merge = str(self.meta.get("merge", "mean"))
-        self.label_sources: dict[str, str] = dict(self.meta.get("label_sources") or {})
+        if sources not in SOURCES:
+            raise ValueError(f"sources {sources!r}: one of {', '.join(SOURCES)}")
+        self.label_sources: dict[str, str] = (
+            dict(self.meta.get("label_sources") or {}) if sources == "release"
+            else {lb: sources for lb in self.meta["labels"]}
+        )
         self.name = str(self.meta.get("name", self.path.name))
         self.version = str(self.meta.get("version", "0"))
         self._lock = threading.Lock()

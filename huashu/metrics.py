@@ -123,7 +123,9 @@ def summarize(counts: Mapping[str, Counts]) -> dict[str, dict[str, float | int]]
 
 
 def choose_sources(
-    scores: Mapping[str, Mapping[str, Mapping[str, float | int]]], labels: Sequence[str]
+    scores: Mapping[str, Mapping[str, Mapping[str, float | int]]],
+    labels: Sequence[str],
+    allowed: Mapping[str, Iterable[str]] | None = None,
 ) -> tuple[dict[str, str], float]:
     """Per label, the source (a key of ``scores``, each a ``span_scores`` result on the same
     documents) that makes the pooled micro partial F1 of the combination highest, and that F1.
@@ -131,8 +133,14 @@ def choose_sources(
     Picking each label's best F1 on its own can lower the micro F1 (a label with a better F1 but
     many more, less precise predictions drags the pool down), so this climbs on the micro F1
     itself, pooled exactly from the per-label counts, starting from the best single source.
+    ``allowed`` (label → sources) restricts the choice per label, e.g. to sources that do not
+    fragment it; a label missing from it may take any source.
     """
     sources = list(scores)
+    ok = {lb: [src for src in sources if allowed is None or lb not in allowed or src in set(allowed[lb])]
+          for lb in labels}
+    if any(not ok[lb] for lb in labels):
+        raise ValueError(f"no allowed source for {[lb for lb in labels if not ok[lb]]}")
 
     def micro(choice: Mapping[str, str]) -> float:
         rows = [scores[choice[lb]][lb] for lb in labels]
@@ -141,14 +149,18 @@ def choose_sources(
         r_ = sum(float(r["partial_r"]) * r["n_gold"] for r in rows) / n_gold if n_gold else 0.0
         return _f1(p, r_)
 
-    start = max(sources, key=lambda src: micro(dict.fromkeys(labels, src)))
-    choice = dict.fromkeys(labels, start)
+    everywhere = [src for src in sources if all(src in ok[lb] for lb in labels)]
+    if everywhere:
+        start = max(everywhere, key=lambda src: micro(dict.fromkeys(labels, src)))
+        choice = dict.fromkeys(labels, start)
+    else:
+        choice = {lb: ok[lb][0] for lb in labels}
     best = micro(choice)
     improved = True
     while improved:
         improved = False
         for lb in labels:
-            for src in sources:
+            for src in ok[lb]:
                 f1 = micro({**choice, lb: src})
                 if f1 > best + 1e-12:
                     choice, best, improved = {**choice, lb: src}, f1, True

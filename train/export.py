@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from huashu.inference import ONNX_FILES, ModelDetector, load_model, read_meta, save_model
-from huashu.metrics import span_scores
+from huashu.metrics import choose_sources, span_scores
 from huashu.spans import Document
 
 log = logging.getLogger(__name__)
@@ -453,15 +453,17 @@ def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any
     n_gold = {lb: sum(1 for spans in g.values() for s in spans if s.label == lb) for lb in det.labels}
     n_pred = {k: {lb: sum(1 for spans in v.values() for s in spans if s.label == lb) for lb in det.labels}
               for k, v in preds.items()}
-    choice, disqualified = {}, {}
+    # Among the eligible sources, the per-label choice that maximises the pooled micro partial
+    # F1 (one chooser with `huashu eval`: `huashu.metrics.choose_sources`), starting from the rules.
+    allowed, disqualified = {}, {}
     for label in det.labels:
-        f1 = {k: scores[k][label]["partial_f1"] for k in preds}
         limit = MAX_SPAN_RATIO * max(n_gold[label], 1)
-        eligible = {k: v for k, v in f1.items() if k == "rules" or n_pred[k][label] <= limit}
-        for k in f1.keys() - eligible.keys():
+        allowed[label] = [k for k in ("rules", "model", "union") if k == "rules" or n_pred[k][label] <= limit]
+        for k in sorted(set(preds) - set(allowed[label])):
             disqualified.setdefault(label, []).append(
                 f"{k} ({n_pred[k][label]} spans vs {n_gold[label]} gold)")
-        choice[label] = max(eligible, key=lambda k: (eligible[k], k == "rules"))  # ties → rules
+    ordered = {k: scores[k] for k in ("rules", "model", "union")}  # ties keep the rules
+    choice, _ = choose_sources(ordered, det.labels, allowed)
     table: dict[str, Any] = {
         "articles": len(gold),
         "partial_f1": {

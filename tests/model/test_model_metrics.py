@@ -107,3 +107,20 @@ def test_choose_sources_f1_is_that_of_the_combined_predictions():
                 alt = {**choice, lb: src}
                 other = {d: [s for k in preds for s in preds[k][d] if alt[s.label] == k] for d in gold}
                 assert span_scores(gold, other, labels)["micro"]["partial_f1"] <= f1 + 1e-9
+
+
+def test_choose_sources_respects_the_allowed_sources_per_label():
+    from huashu.metrics import choose_sources
+
+    x_gold = [Span(4 * k, 4 * k + 2, "x") for k in range(10)]
+    gold = {"d": [*x_gold, Span(100, 102, "y")]}
+    good = {"d": [*x_gold, Span(100, 102, "y")]}  # perfect, but say it fragments x elsewhere
+    weak = {"d": x_gold[:3]}
+    scores = {"rules": span_scores(gold, weak, ["x", "y"]), "model": span_scores(gold, good, ["x", "y"])}
+    assert choose_sources(scores, ["x", "y"])[0] == {"x": "model", "y": "model"}
+    choice, f1 = choose_sources(scores, ["x", "y"], allowed={"x": ["rules"]})
+    assert choice == {"x": "rules", "y": "model"}  # y may take any source, x only the rules
+    combined = {"d": [*x_gold[:3], Span(100, 102, "y")]}
+    assert f1 == pytest.approx(span_scores(gold, combined, ["x", "y"])["micro"]["partial_f1"])
+    with pytest.raises(ValueError, match="no allowed source"):
+        choose_sources(scores, ["x", "y"], allowed={"x": []})

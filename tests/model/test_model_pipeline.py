@@ -192,6 +192,23 @@ def test_tiny_pipeline(workspace):
     assert float(np.abs(p16 - p32).max()) < 0.05
     validate_spans(doc.text, bf.detect(doc))
 
+    # `sources=` overrides the release's per-label choice (the network on every label, e.g. to
+    # benchmark it); a wrong option value is a clear error, not a traceback
+    from huashu.detector import DetectorError
+
+    raw = load_detector(f"{release}?precision=fp32&sources=model")
+    assert raw.label_sources == dict.fromkeys(meta["labels"], "model")
+    with pytest.raises(DetectorError, match="sources 'everything'"):
+        load_detector(f"{release}?sources=everything")
+
+    # without a CV report, export chooses each label's source on the run's validation articles
+    out, _ = _huashu(env, "export", str(model_dir), "--out", str(root / "release-val"), "--precision", "fp32",
+                     "--bench-docs", "1", "--latency-sizes", "500")
+    val_meta = json.loads((root / "release-val" / "huashu_model.json").read_text())
+    assert val_meta["label_sources_from"].startswith("validation split")
+    assert set(val_meta["label_sources"]) == set(meta["labels"])
+    assert set(val_meta["label_sources"].values()) <= {"rules", "model", "union"}
+
     out, _ = _huashu(
         env, "score", "--json", "--detector", str(release), str(REPO / "seeds" / "000_1187af2e36dfae89.txt")
     )

@@ -33,6 +33,7 @@ import numpy as np
 
 from huashu.detector import load_detector
 from huashu.inference import (
+    Encoded,
     _union,
     char_targets,
     decode_spans,
@@ -52,50 +53,75 @@ from train.evaluate import subset_ids
 
 log = logging.getLogger("huashu.experiments.frozen_head")
 LAYERS = (4, 8, 12)
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: features only, keyed by (doc id, text sha256, base)
 
 
 def features(cache: Path, base: str) -> list[dict[str, Any]]:
-    """Per document: token features, targets, rule hits and spans, offsets, gold spans (cached)."""
-    if cache.exists():
-        with open(cache, "rb") as f:
-            cached = pickle.load(f)
-        if isinstance(cached, dict) and cached.get("version") == CACHE_VERSION:
-            return cached["data"]
-        log.info("feature cache %s is from an older version: rebuilding", cache)
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModel, AutoTokenizer
+    """Per gold document: token features, targets, rule hits and spans, offsets, gold spans.
 
-    path = resolve_base(base)
-    tok = prepare_tokenizer(AutoTokenizer.from_pretrained(path))
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False).eval()
+    Only the encoder's features are cached, keyed by (document id, sha256 of its text, base):
+    targets, rule hits and gold spans are rebuilt from the current gold on every run, so new or
+    corrected annotations are always used, and only new texts are encoded."""
+    store: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if cache.exists():
+        try:
+            with open(cache, "rb") as f:
+                cached = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError) as e:
+            log.warning("feature cache %s unreadable (%s): rebuilding", cache, e)
+            cached = None
+        if isinstance(cached, dict) and cached.get("version") == CACHE_VERSION:
+            store = cached["store"]
+        elif cached is not None:
+            log.info("feature cache %s is from an older version: rebuilding", cache)
+    from tqdm import tqdm
+
+    gold = load_gold()
     rules = load_detector("rules")
     labels = span_labels()
+    missing = [ex for ex in gold if (ex.doc.id, ex.doc.sha256, base) not in store]
+    if missing:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_base(base)
+        tok = prepare_tokenizer(AutoTokenizer.from_pretrained(path))
+        encoder = AutoModel.from_pretrained(path, add_pooling_layer=False).eval()
+        for ex in tqdm(missing, desc="features"):
+            enc = encode_text(tok, ex.doc.text)
+            ws = windows(len(enc), 256, 64)
+            outs = []
+            for a, b in ws:
+                ids = torch.tensor([with_specials(tok, enc.ids[a:b])])
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                    hs = encoder(input_ids=ids, output_hidden_states=True).hidden_states
+                outs.append(torch.cat([hs[i][0, 1:-1].float() for i in LAYERS], -1).numpy())
+            store[(ex.doc.id, ex.doc.sha256, base)] = {
+                "feats": merge_windows(len(enc), ws, outs, "mean").astype(np.float16),
+                "offsets": enc.offsets,
+            }
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump({"version": CACHE_VERSION, "store": store}, f)
+        tmp.replace(cache)
+    log.info("features: %d gold documents, %d encoded now, %d from the cache",
+             len(gold), len(missing), len(gold) - len(missing))
     data = []
-    for ex in tqdm(load_gold(), desc="features"):
-        enc = encode_text(tok, ex.doc.text)
-        ws = windows(len(enc), 256, 64)
-        outs = []
-        for a, b in ws:
-            ids = torch.tensor([with_specials(tok, enc.ids[a:b])])
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-                hs = encoder(input_ids=ids, output_hidden_states=True).hidden_states
-            outs.append(torch.cat([hs[i][0, 1:-1].float() for i in LAYERS], -1).numpy())
+    for ex in gold:
+        hit = store[(ex.doc.id, ex.doc.sha256, base)]
+        enc = Encoded([0] * len(hit["offsets"]), hit["offsets"])
         rule_spans = [s for s in rules.detect(ex.doc) if s.label in labels]
         data.append({
             "id": ex.doc.id,
             "doc": ex.doc,
-            "feats": merge_windows(len(enc), ws, outs, "mean").astype(np.float16),
+            "feats": hit["feats"],
             "y": char_targets(enc, ex.spans, labels),
             "r": char_targets(enc, rule_spans, labels)[:, : len(labels)],
             "rule_spans": rule_spans,
-            "offsets": enc.offsets,
+            "offsets": hit["offsets"],
             "spans": ex.spans,
         })
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "wb") as f:
-        pickle.dump({"version": CACHE_VERSION, "data": data}, f)
     return data
 
 
