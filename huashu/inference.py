@@ -421,7 +421,7 @@ class ModelDetector:
             self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
         elif self.precision == "bf16":
             # weights and activations in bfloat16 (AMX / AVX512-BF16 matmuls): no per-call weight
-            # casts as under autocast (measured 58 vs 76 ms per 8×256 batch; fp32 218 ms)
+            # casts as under autocast (the card's speed table measures it against fp32)
             self.net = self.net.to(torch.bfloat16)
         elif self.precision in ONNX_FILES:
             self._ort = self._load_onnx(ONNX_FILES[self.precision])
