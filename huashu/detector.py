@@ -18,6 +18,7 @@ from huashu.paths import default_model_dir
 from huashu.spans import Document, Span
 
 log = logging.getLogger(__name__)
+MODEL_OPTIONS = ("precision", "batch_size", "num_threads", "sources")  # ModelDetector's keyword arguments
 
 
 @runtime_checkable
@@ -59,10 +60,10 @@ def load_detector(spec: str | None = None) -> Detector:
     from huashu.inference import ModelDetector, parse_spec
 
     opts = parse_spec(f"{path}?{query}")[1]
-    unknown = set(opts) - {"precision", "batch_size", "num_threads", "sources"}
+    unknown = set(opts) - set(MODEL_OPTIONS)
     if unknown:
         raise DetectorError(f"detector {spec!r}: unknown option(s) {', '.join(sorted(unknown))} "
-                            "(precision, batch_size, num_threads, sources)")
+                            f"({', '.join(MODEL_OPTIONS)})")
     try:
         return ModelDetector(path, **opts)  # type: ignore[arg-type]
     except (ValueError, FileNotFoundError, ImportError) as e:

@@ -33,3 +33,11 @@ def machine() -> dict[str, Any]:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
     return info
+
+
+def describe(info: dict[str, Any]) -> str:
+    """One line for a report: ``CPU (2 cores, torch 2.13.0+cpu, 2 threads)``; a report made without
+    loading torch says so instead of failing on the missing facts."""
+    torch = (f"torch {info['torch']}, {info.get('torch_threads', '?')} threads" if "torch" in info
+             else "torch not used")
+    return f"{info.get('cpu', 'unknown CPU')} ({info.get('cores', '?')} cores, {torch})"

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from huashu.inference import ModelDetector, _union
+from huashu.machine import describe
 from huashu.metrics import binary_scores, choose_sources, false_alarm_density, span_scores
 from huashu.spans import Document, Span
 from train.baselines import TfidfClauseTagger, TfidfHeadline
@@ -293,8 +294,7 @@ def markdown(s: dict[str, Any]) -> str:
         f"{d['gold_spans']} spans, "
         f"{d['plain_docs']} with no span; {d['weak_docs']} weak (rules-labelled) articles in training; "
         f"{d['folds']}-fold cross-validation by article",
-        f"- machine: {m['cpu']} ({m['cores']} cores"
-        + (f", torch {m['torch']}, {m['torch_threads']} threads)" if "torch" in m else ", torch not used)"),
+        f"- machine: {describe(m)}",
         f"- date: {s['date']}; wall time {s['seconds']:.0f} s; base `{s['config']['base']}`",
         "",
         "## Spans: SemEval-2020 T11 partial overlap (pooled over folds)",

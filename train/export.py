@@ -395,7 +395,7 @@ def model_card(
         "## Speed (`huashu export`)",
         "",
         f"{bench.get('cpu', 'the export machine')}, {bench.get('threads')} threads; "
-        f"{bench.get('docs')} articles, {bench.get('chars')} characters (seeds + HanCD).",
+        f"{bench.get('docs')} articles, {bench.get('chars')} characters.",
         "",
         "| precision | chars/s | 500 / 2,500 / 10,000 chars (ms) | agreement with fp32 (partial F1) | MB |",
         "|---|---|---|---|---|",

@@ -44,7 +44,7 @@ from huashu.inference import (
     with_specials,
 )
 from huashu.log import setup_logging
-from huashu.machine import machine
+from huashu.machine import describe, machine
 from huashu.metrics import choose_sources, span_scores
 from train.base import resolve_base
 from train.baselines import TfidfClauseTagger
@@ -237,8 +237,7 @@ def markdown(s: dict[str, Any]) -> str:
         "",
         f"- command: `{s['command']}`",
         f"- data: {s['data']}",
-        f"- machine: {s['machine']['cpu']} ({s['machine']['cores']} cores, torch "
-        f"{s['machine'].get('torch', '?')}, {s['machine'].get('torch_threads', '?')} threads)",
+        f"- machine: {describe(s['machine'])}",
         f"- date: {s['date']}; feature extraction {s['feature_seconds']:.0f} s (or cached)",
         f"- method: layers {', '.join(map(str, LAYERS))} of the frozen encoder (bf16 autocast), "
         "BiLSTM head, per-label begin/inside sigmoids, threshold "
