@@ -41,11 +41,48 @@ def corpus_stats(records: list[AnnotationRecord], texts: dict[tuple[str, str], s
             if len(a) >= 2 and not any(is_gold(r.annotator) and (r.corpus, r.doc_id) == (c, d)
                                        for r in records)),
     }
+    stats["review"] = review_changes(records)
     if texts is not None:
         chars = sum(len(texts[(r.corpus, r.doc_id)]) for r in gold if (r.corpus, r.doc_id) in texts)
         stats["chars"] = chars
         stats["spans_per_1000_chars"] = round(stats["spans"] * 1000 / chars, 2) if chars else 0.0
     return stats
+
+
+def review_changes(records: list[AnnotationRecord]) -> dict[str, Any]:
+    """What review changed: on documents with one annotator and an adjudicated (gold) record, the
+    first annotation against the gold (spans kept exactly, changed or dropped, added; partial and
+    exact micro F1 of the first annotation taking the gold as reference)."""
+    from huashu.metrics import span_scores
+
+    by_doc: dict[tuple[str, str], list[AnnotationRecord]] = defaultdict(list)
+    for r in records:
+        by_doc[(r.corpus, r.doc_id)].append(r)
+    first, gold = {}, {}
+    for key, group in by_doc.items():
+        g = [r for r in group if is_gold(r.annotator)]
+        a = [r for r in group if not is_gold(r.annotator)]
+        if g and len(a) == 1:
+            first[f"{key[0]}/{key[1]}"] = a[0].spans
+            gold[f"{key[0]}/{key[1]}"] = g[0].spans
+    if not first:
+        return {"documents": 0}
+
+    def keys(spans: list[Any]) -> set[tuple[int, int, str]]:
+        return {(s.start, s.end, s.label) for s in spans}
+
+    kept = sum(len(keys(first[k]) & keys(gold[k])) for k in first)
+    sc = span_scores(gold, first)["micro"]
+    return {
+        "documents": len(first),
+        "first_spans": sum(len(v) for v in first.values()),
+        "gold_spans": sum(len(v) for v in gold.values()),
+        "kept_exactly": kept,
+        "changed_or_dropped": sum(len(keys(first[k]) - keys(gold[k])) for k in first),
+        "added_or_changed": sum(len(keys(gold[k]) - keys(first[k])) for k in first),
+        "partial_f1": round(float(sc["partial_f1"]), 3),
+        "exact_f1": round(float(sc["exact_f1"]), 3),
+    }
 
 
 def resolve_texts(records: list[AnnotationRecord]) -> dict[tuple[str, str], str]:

@@ -60,3 +60,31 @@ def test_taxonomy_rejects_duplicates():
             "colour": "#fff", "hotkey": "1"}
     with pytest.raises(TaxonomyError, match="duplicate label"):
         parse_taxonomy({"labels": [item, item]})
+
+
+def test_review_changes_compares_first_annotation_with_gold():
+    """`huashu labels stats` says what review changed: kept, changed/dropped, added, and F1 of the
+    first annotation against the gold; double-annotated documents are not reviews of one annotator."""
+    from huashu.annotations import GOLD, AnnotationRecord
+    from huashu.gold import review_changes
+
+    def rec(doc, who, spans):
+        return AnnotationRecord(doc_id=doc, corpus="t", source="x", sha256="0" * 64, annotator=who,
+                                spans=[Span(a, b, lb) for a, b, lb in spans])
+
+    first = [(0, 4, "vague_authority"), (10, 12, "loaded_metaphor"), (20, 25, "exaggeration")]
+    gold = [(0, 4, "vague_authority"), (10, 13, "loaded_metaphor"), (30, 33, "speculation")]
+    records = [
+        rec("d1", "annotator-a@x", first),
+        rec("d1", "adjudicator-r@x", gold),
+        rec("d2", "annotator-a@x", [(0, 2, "name_calling")]),  # two annotators + gold: not a review
+        rec("d2", "annotator-b@x", [(0, 2, "name_calling")]),
+        rec("d2", GOLD, []),
+        rec("d3", "annotator-a@x", [(5, 6, "exaggeration")]),  # not reviewed yet
+    ]
+    r = review_changes(records)
+    assert r["documents"] == 1 and r["first_spans"] == 3 and r["gold_spans"] == 3
+    assert (r["kept_exactly"], r["changed_or_dropped"], r["added_or_changed"]) == (1, 2, 2)
+    assert r["exact_f1"] == pytest.approx(1 / 3, abs=1e-3)
+    assert r["exact_f1"] < r["partial_f1"] < 1.0
+    assert review_changes(records[2:])["documents"] == 0

@@ -119,6 +119,13 @@ def stats(
     by_corpus = result["articles_by_corpus"]
     table.add_row("articles by corpus", ", ".join(f"{k} {v}" for k, v in by_corpus.items()))
     table.add_row("annotators", ", ".join(f"{k} {v}" for k, v in result["annotators"].items()))
+    rv = result["review"]
+    if rv.get("documents"):
+        table.add_row("review of single annotations",
+                      f"{rv['documents']} docs: {rv['first_spans']} first spans → {rv['gold_spans']} gold; "
+                      f"{rv['kept_exactly']} kept exactly, {rv['changed_or_dropped']} changed or dropped, "
+                      f"{rv['added_or_changed']} added or changed; first vs gold partial F1 "
+                      f"{rv['partial_f1']}, exact {rv['exact_f1']}")
     console.print(table)
     labels_table = Table(title="spans per label")
     labels_table.add_column("label")
