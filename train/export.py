@@ -306,8 +306,13 @@ def model_card(
         "",
         "## How it was made",
         "",
-        f"- base: `{meta['base']}` ({meta['layers']} layers), fine-tuned with `huashu train`;"
-        f" vocabulary trimmed to {meta.get('vocab_size', '?')} pieces for character-level tokens",
+        f"- base: `{meta['base']}` ({meta['layers']} layers), " + (
+            f"distilled with `huashu distill` from {dist['name']} {dist['version']} ({dist['layers']} "
+            f"layers; its layers {dist['layers_kept']} initialise this one) on {dist.get('articles', '?')} "
+            f"unlabelled HanCD articles ({dist.get('chars', 0):,} chars) and {dist.get('headlines', '?')} "
+            f"headlines, {dist.get('steps', '?')} steps in {dist.get('seconds', 0) / 60:.0f} min;"
+            if (dist := meta.get("distilled_from")) else "fine-tuned with `huashu train`;")
+        + f" vocabulary trimmed to {meta.get('vocab_size', '?')} pieces for character-level tokens",
         f"- trained on: {json.dumps(meta.get('trained_on', {}), ensure_ascii=False)}",
         f"- windows: {meta['max_length']} tokens, stride {meta['stride']}, merge `{meta['merge']}`;"
         " long articles are windowed, never truncated",
@@ -319,6 +324,8 @@ def model_card(
         *([f"- not eligible (fragmenting: more than {MAX_SPAN_RATIO:g}× the gold span count on those "
            f"articles): {json.dumps(meta['validation']['disqualified'], ensure_ascii=False)}"]
           if (meta.get("validation") or {}).get("disqualified") else []),
+        *([f"- distillation: `{meta['distilled_from']['command']}`"]
+          if (meta.get("distilled_from") or {}).get("command") else []),
         f"- rebuild: `{command}`",
         *_sources_line(meta),
         "",
@@ -361,7 +368,9 @@ def model_card(
     if val and not summary:
         labels = [k for k in val["partial_f1"]["model"] if k != "micro"] + ["micro"]
         lines += [
-            f"## Held-out validation ({val['articles']} gold articles the model did not train on)",
+            (f"## The teacher's held-out validation ({val['articles']} gold articles it did not train on; "
+             "the per-label sources were chosen on them)" if meta.get("distilled_from") else
+             f"## Held-out validation ({val['articles']} gold articles the model did not train on)"),
             "",
             "Partial-overlap F1 (SemEval-2020 T11). The thresholds and the per-label choice were made on "
             "these same articles, so these figures are optimistic; `make model-eval` gives the "
@@ -391,6 +400,7 @@ def model_card(
                 f"precision {h['precision']:.3f}, recall {h['recall']:.3f}, F1 {h['f1']:.3f}.",
                 "",
             ]
+    lines += _distillation_lines(meta.get("distillation"))
     lines += [
         "## Speed (`huashu export`)",
         "",
@@ -426,7 +436,62 @@ def model_card(
 MAX_SPAN_RATIO = 3.0
 
 
-def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
+def _distillation_lines(d: dict[str, Any] | None) -> list[str]:
+    """The teacher-vs-student table of `huashu distill` (its compare.json), for a student's card."""
+    if not d:
+        return []
+    lines = [
+        "## Distilled student against its teacher (`huashu distill`)",
+        "",
+        f"`{d.get('command', 'huashu distill')}` on {d['machine']}. Speed: the network alone; span "
+        f"partial-overlap micro F1 against gold on {d['heldout_articles']} held-out articles; headline "
+        f"accuracy on {d['heldout_headlines']} held-out HanCD headlines. Changes are against the teacher "
+        "in fp32.",
+        "",
+        "| engine | chars/s | speed-up | span partial F1 (Δ) | headline accuracy (Δ) "
+        "| agreement with teacher fp32: spans / headlines |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in d["engines"].items():
+        f1 = f"{r['partial_f1']:.3f} ({r['f1_change']:+.3f})" if "partial_f1" in r else "–"
+        hd = (f"{r['headline_accuracy']:.3f} ({r['headline_accuracy_change']:+.3f})"
+              if "headline_accuracy" in r else "–")
+        agree = " / ".join(f"{r[k]:.3f}" if k in r else "–"
+                           for k in ("span_agreement_with_teacher", "headline_agreement_with_teacher"))
+        lines.append(f"| {name} | {r['chars_per_s']:,.0f} | {r['speedup']:.2f}× | {f1} | {hd} | {agree} |")
+    return [*lines, ""]
+
+
+def distillation_summary(compare: dict[str, Any]) -> dict[str, Any]:
+    """What a student's card keeps of `huashu distill`'s compare.json."""
+    from huashu.machine import describe
+
+    keys = ("chars_per_s", "speedup", "partial_f1", "f1_change", "headline_accuracy",
+            "headline_accuracy_change", "span_agreement_with_teacher", "headline_agreement_with_teacher",
+            "meets_target")
+    return {
+        "command": compare.get("command", "huashu distill"),
+        "machine": describe(compare["machine"]),
+        "heldout_articles": compare["heldout_articles"],
+        "heldout_headlines": compare["heldout_headlines"],
+        "engines": {k: {m: v[m] for m in keys if m in v} for k, v in compare["engines"].items()},
+    }
+
+
+def run_report_path(model_dir: Path, meta: dict[str, Any]) -> Path | None:
+    """The ``train_report.json`` of the run that made a model: next to it, or for a distilled
+    student next to its teacher (the student trained on no gold, so the teacher's validation
+    articles are held out for both)."""
+    dirs = [Path(model_dir)]
+    if (meta.get("distilled_from") or {}).get("dir"):
+        dirs.append(Path(meta["distilled_from"]["dir"]))
+    found = [d.parent / "train_report.json" for d in dirs if (d.parent / "train_report.json").exists()]
+    return found[0] if found else None
+
+
+def choose_on_validation(
+    model_dir: Path, report_path: Path | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
     """Per-label model / rules / union choice on the run's validation articles (from
     ``train_report.json`` next to the model), for a release trained without a CV report. The
     thresholds were tuned on the same articles, so the model's figures are optimistic."""
@@ -434,7 +499,8 @@ def choose_on_validation(model_dir: Path) -> tuple[dict[str, str], dict[str, Any
     from huashu.inference import _union
     from train.dataset import load_gold
 
-    report = json.loads((Path(model_dir).parent / "train_report.json").read_text(encoding="utf-8"))
+    report_path = report_path or Path(model_dir).parent / "train_report.json"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
     ids = set(report["data"]["splits"]["validation"])
     gold = [e for e in load_gold() if e.doc.id in ids]
     if not gold:
@@ -531,14 +597,17 @@ def export(
             meta["label_sources"] = summary["label_sources"]
             meta["label_sources_from"] = "cross-validation (huashu eval)"
             meta["eval"] = {k: summary["scores"][k]["micro"] for k in summary["scores"]}
-        elif (model_dir.parent / "train_report.json").exists():
-            choice, table = choose_on_validation(model_dir)
+        elif report_path := run_report_path(model_dir, meta):
+            choice, table = choose_on_validation(model_dir, report_path)
             if choice:
                 meta["label_sources"] = choice
                 meta["label_sources_from"] = (
                     f"validation split of the training run ({table['articles']} articles)"
                 )
                 meta["validation"] = table
+        compare_json = model_dir.parent / "compare.json"
+        if meta.get("distilled_from") and compare_json.exists():
+            meta["distillation"] = distillation_summary(json.loads(compare_json.read_text(encoding="utf-8")))
         meta.pop("format", None)
         stage = work / "release"
         save_model(net, tokenizer, stage, meta, dtype="bf16")

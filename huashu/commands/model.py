@@ -148,6 +148,65 @@ def register(app: typer.Typer) -> None:
             )
         )
 
+    @app.command("distill")
+    def distill_cmd(
+        teacher: Annotated[Path, typer.Argument(help="A trained or released model directory.")],
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Run directory; the student goes to <out>/model.")
+        ],
+        layers: Annotated[int, typer.Option("--layers", help="Encoder layers the student keeps.")] = 3,
+        epochs: Annotated[float, typer.Option("--epochs", help="Passes over the unlabelled text.")] = 3.0,
+        max_docs: Annotated[
+            int, typer.Option("--max-docs", help="Unlabelled HanCD articles used (0: all eligible).")
+        ] = 0,
+        heldout: Annotated[
+            Path | None,
+            typer.Option(
+                "--heldout",
+                help="Ids of gold articles neither model trained on (JSON lines with doc_id, or one id "
+                "per line): teacher and student are compared on them. Default: the validation "
+                "articles of the teacher's run (train_report.json next to it), if any.",
+            ),
+        ] = None,
+        compare_only: Annotated[
+            bool, typer.Option("--compare-only", help="Measure an existing <out>/model, do not train.")
+        ] = False,
+        max_minutes: Annotated[
+            float, typer.Option("--max-minutes", help="Training time limit (0: none).")
+        ] = 0.0,
+    ) -> None:
+        """Distil a shallower student from a model (unlabelled text, teacher logits) and compare the two."""
+        with _user_errors():
+            from train.distill import (
+                DistillArguments,
+                compare,
+                compare_markdown,
+                distill,
+                read_ids,
+                validation_ids,
+            )
+
+            ids = read_ids(heldout) if heldout else validation_ids(teacher)
+            command = "huashu distill " + " ".join(sys.argv[2:])
+            if not compare_only:
+                args = DistillArguments(layers=layers, epochs=epochs, max_docs=max_docs,
+                                        max_train_minutes=max_minutes)
+                distill(teacher, out, args, exclude_ids=set(ids), command=command)
+            elif not (out / "model").is_dir():
+                raise FileNotFoundError(
+                    f"{out / 'model'}: no student to compare (run without --compare-only)")
+            report = compare(teacher, out / "model", ids)
+            report["command"] = command
+            (out / "compare.json").write_text(
+                json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            (out / "compare.md").write_text(compare_markdown(report, command), encoding="utf-8")
+        typer.echo(json.dumps({
+            "out": str(out),
+            "engines": {k: {m: v.get(m) for m in ("chars_per_s", "speedup", "partial_f1", "f1_change",
+                                                   "headline_accuracy", "meets_target")}
+                        for k, v in report["engines"].items()},
+        }, ensure_ascii=False, indent=2))
+
     @app.command("export")
     def export_cmd(
         model_dir: Annotated[Path, typer.Argument(help="A trained model directory (<run dir>/model).")],

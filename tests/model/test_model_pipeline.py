@@ -227,3 +227,78 @@ def test_baselines_only_eval_never_needs_torch(workspace):
     assert {"rules", "tfidf"} <= set(summary["scores"]) and "model" not in summary["scores"]
     report = (out_dir / "report.md").read_text()
     assert "- machine: " in report and "partial overlap" in report
+
+
+def test_pick_layers_spreads_first_to_last():
+    from train.distill import pick_layers
+
+    assert pick_layers(6, 3) == [0, 2, 5]
+    assert pick_layers(12, 4) == [0, 4, 7, 11]
+    assert pick_layers(6, 6) == list(range(6))
+    assert pick_layers(2, 1) == [1]
+    with pytest.raises(ValueError, match=r"1\.\.6 layers"):
+        pick_layers(6, 7)
+
+
+def test_distilled_student(workspace):
+    """`huashu distill`: a student with fewer layers, trained on unlabelled text to reproduce the
+    teacher's logits, gets closer to the teacher than the untrained cut it starts from; the run
+    writes a loadable model and a teacher-vs-student comparison; bad input is a clean error."""
+    import numpy as np
+    import torch
+
+    from huashu.inference import encode_text, load_model, with_specials
+    from train.distill import make_student
+
+    root, env, base = workspace
+    teacher_dir = root / "run" / "model"
+    if not teacher_dir.exists():
+        _huashu(env, "train", "--config", "tiny", "--set", f"base={base}", "--out", str(root / "run"))
+    heldout = root / "heldout.txt"
+    heldout.write_text("000_1187af2e36dfae89\n", encoding="utf-8")
+    out, _ = _huashu(env, "distill", str(teacher_dir), "--out", str(root / "student"), "--layers", "1",
+                     "--epochs", "3", "--heldout", str(heldout))
+    engines = json.loads(out)["engines"]
+    assert set(engines) == {"teacher fp32", "teacher bf16", "student fp32", "student bf16"}
+    assert all(e["chars_per_s"] > 0 and e["partial_f1"] is not None for e in engines.values())
+    assert engines["teacher fp32"]["speedup"] == 1.0
+    assert "| student bf16 |" in (root / "student" / "compare.md").read_text()
+    report = json.loads((root / "student" / "distill_report.json").read_text())
+    assert report["articles"] > 0 and report["steps"] > 0 and report["layers_kept"] == [1]
+
+    teacher, tok, _ = load_model(teacher_dir)
+    student, _, smeta = load_model(root / "student" / "model")
+    cut, _ = make_student(teacher, 1)
+    assert smeta["layers"] == 1 and student.encoder.config.num_hidden_layers == 1
+    assert smeta["distilled_from"]["layers"] == 2
+    probe = "震惊！第3个真相终于曝光。专家说这是必然的。"
+    ids = torch.as_tensor([with_specials(tok, encode_text(tok, probe).ids)])
+    with torch.inference_mode():
+        ref = teacher(input_ids=ids)["token_logits"]
+        err = {name: float(((net.eval()(input_ids=ids)["token_logits"] - ref) ** 2).mean())
+               for name, net in (("cut", cut), ("student", student))}
+    assert err["student"] < err["cut"], err
+
+    # the student is a huashu model like any other: offsets into the text as given
+    from huashu.detector import load_detector
+    from huashu.spans import Document, validate_spans
+
+    text = "震驚！𠮷野家😀的真相：專家稱必然崩盤？"
+    det = load_detector(f"{root / 'student' / 'model'}?sources=model")
+    validate_spans(text, det.detect(Document(id="x", text=text)))
+    assert np.isfinite(det.clickbait_probability(text))
+
+    # exported like any model; its card carries the teacher-vs-student table
+    _huashu(env, "export", str(root / "student" / "model"), "--out", str(root / "release-student"),
+            "--precision", "bf16", "--bench-docs", "1", "--latency-sizes", "500")
+    card = (root / "release-student" / "MODEL_CARD.md").read_text()
+    assert "Distilled student against its teacher" in card and "| student bf16 |" in card
+    assert "distilled with `huashu distill`" in card
+    # the student saw no gold: the per-label sources are chosen on the teacher's validation articles
+    rel = json.loads((root / "release-student" / "huashu_model.json").read_text())
+    assert rel["label_sources_from"].startswith("validation split") and rel["distillation"]["engines"]
+
+    proc = subprocess.run([sys.executable, "-m", "huashu.cli", "distill", str(teacher_dir), "--out",
+                           str(root / "bad"), "--layers", "5"], env=env, capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and "1..2 layers" in proc.stderr and "Traceback" not in proc.stderr
