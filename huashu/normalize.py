@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 # OpenCC phrases never cross punctuation or whitespace, so clauses are the unit of conversion.
 _CLAUSE = re.compile(r"[^\s。！？，、；：,.!?;:“”‘’\"'（）()《》〈〉【】\[\]]+")
@@ -22,6 +23,36 @@ def _t2s():
     from opencc import OpenCC  # opencc-python-reimplemented
 
     return OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _changeable() -> frozenset[str] | None:
+    """Every character OpenCC's t2s dictionaries can change: the characters at the positions where
+    a key differs from one of its values (all of a key's characters when the lengths differ). A
+    text with none of them comes out of OpenCC unchanged, so it can skip the (pure-Python, slow)
+    phrase matching: most input is simplified already. None when the dictionaries are not where
+    opencc-python-reimplemented keeps them (then every clause is converted)."""
+    import opencc
+
+    folder = Path(opencc.__file__).parent / "dictionary"
+    chars: set[str] = set()
+    try:
+        for name in ("TSCharacters.txt", "TSPhrases.txt"):
+            for line in (folder / name).read_text(encoding="utf-8").splitlines():
+                key, _, values = line.partition("\t")
+                for value in values.split():
+                    if len(value) != len(key):
+                        chars.update(key)
+                    else:
+                        chars.update(k for k, v in zip(key, value, strict=True) if k != v)
+    except OSError:
+        return None
+    return frozenset(chars)
+
+
+def _may_change(s: str) -> bool:
+    changeable = _changeable()
+    return changeable is None or not changeable.isdisjoint(s)
 
 
 @lru_cache(maxsize=65536)
@@ -37,7 +68,7 @@ def _is_cjk_free(s: str) -> bool:
 
 
 def _convert_clause(clause: str) -> str:
-    if _is_cjk_free(clause):
+    if _is_cjk_free(clause) or not _may_change(clause):
         return clause
     if any(ord(c) > 0xFFFF for c in clause):
         # keep astral characters exactly where they are: convert the BMP runs between them
@@ -51,7 +82,7 @@ def _convert_clause(clause: str) -> str:
 
 def to_simplified(text: str) -> str:
     """Traditional → simplified, position for position (``len(out) == len(text)``)."""
-    if _is_cjk_free(text):
+    if _is_cjk_free(text) or not _may_change(text):
         return text
     parts: list[str] = []
     last = 0

@@ -78,3 +78,17 @@ def test_falls_back_char_by_char_when_a_phrase_changes_length(monkeypatch):
 
 def test_converter_is_cached():
     assert normalize._t2s() is normalize._t2s()
+
+
+def test_skipping_unchangeable_text_gives_opencc_output(monkeypatch):
+    """Text with no character OpenCC's t2s dictionaries can change skips the phrase matching (most
+    input is simplified already); the output must be exactly what full conversion gives."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").glob("*.txt"))]
+    texts += ["乾隆年間的乾燥天氣", "一目瞭然😀𠮷野家", "他說：“這是釜底抽薪。”",
+              "纯简体文本，没有繁体字。", "ASCII only"]
+    fast = [to_simplified(t) for t in texts]
+    assert normalize._changeable() is not None and "這" in normalize._changeable()
+    assert "这" not in normalize._changeable()
+    monkeypatch.setattr(normalize, "_changeable", lambda: None)  # convert every clause
+    assert [to_simplified(t) for t in texts] == fast
+    assert fast[-2] == texts[-2] and fast[7] == "他说：“这是釜底抽薪。”"
