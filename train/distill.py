@@ -29,6 +29,7 @@ from huashu.inference import (
     ModelDetector,
     encode_text,
     load_model,
+    read_meta,
     save_model,
     windows,
     with_specials,
@@ -100,10 +101,12 @@ def read_ids(path: Path) -> list[str]:
 
 def validation_ids(teacher_dir: Path) -> list[str]:
     """The gold articles a trained teacher held out (its run's ``train_report.json``), else []."""
-    path = Path(teacher_dir).parent / "train_report.json"
-    if not path.exists():
-        log.warning("no --heldout and no %s: teacher and student are compared on speed and headlines only",
-                    path)
+    from train.export import run_report_path
+
+    path = run_report_path(Path(teacher_dir), read_meta(Path(teacher_dir)))
+    if path is None:
+        log.warning("no --heldout and no train_report.json next to %s: teacher and student are compared "
+                    "on speed and headlines only", teacher_dir)
         return []
     return list(json.loads(path.read_text(encoding="utf-8"))["data"]["splits"]["validation"])
 
@@ -428,6 +431,31 @@ def compare(
     return report
 
 
+def engine_table(engines: dict[str, dict[str, Any]], detail: bool = False) -> list[str]:
+    """Markdown rows for teacher and student engines (the compare report and a student's card);
+    ``detail`` adds latency, exact F1 and the target verdict."""
+    head = ["engine", "chars/s", "speed-up"] + (["ms @500 / 2,500 / 10,000"] if detail else [])
+    head += ["span partial F1 (Δ)"] + (["exact F1"] if detail else [])
+    head += ["headline accuracy (Δ)", "agreement with teacher fp32: spans / headlines"]
+    head += ["meets target"] if detail else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in engines.items():
+        cells = [name, f"{r['chars_per_s']:,.0f}", f"{r['speedup']:.2f}×"]
+        if detail:
+            cells.append(" / ".join(f"{v:.0f}" for v in r["latency_ms"].values()))
+        cells.append(f"{r['partial_f1']:.3f} ({r['f1_change']:+.3f})" if "partial_f1" in r else "–")
+        if detail:
+            cells.append(f"{r['exact_f1']:.3f}" if "exact_f1" in r else "–")
+        cells.append(f"{r['headline_accuracy']:.3f} ({r['headline_accuracy_change']:+.3f})"
+                     if "headline_accuracy" in r else "–")
+        cells.append(" / ".join(f"{r[k]:.3f}" if k in r else "–"
+                                for k in ("span_agreement_with_teacher", "headline_agreement_with_teacher")))
+        if detail:
+            cells.append("yes" if r["meets_target"] else "no")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def compare_markdown(report: dict[str, Any], command: str) -> str:
     lines = [
         "# Teacher and distilled student",
@@ -441,18 +469,6 @@ def compare_markdown(report: dict[str, Any], command: str) -> str:
         f"trained on; headlines: accuracy on {report['heldout_headlines']} held-out HanCD headlines. "
         f"Target: ≥ {MIN_SPEEDUP:g}× the teacher's fp32 throughput at ≤ {MAX_F1_LOSS} F1 loss.",
         "",
-        "| engine | chars/s | speed-up | ms @500 / 2,500 / 10,000 | span partial F1 (Δ) | exact F1 "
-        "| headline acc (Δ) | agreement with teacher fp32: spans / headlines | meets target |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *engine_table(report["engines"], detail=True),
     ]
-    for name, r in report["engines"].items():
-        lat = " / ".join(f"{v:.0f}" for v in r["latency_ms"].values())
-        f1 = f"{r['partial_f1']:.3f} ({r['f1_change']:+.3f})" if "partial_f1" in r else "–"
-        ex = f"{r['exact_f1']:.3f}" if "exact_f1" in r else "–"
-        hd = (f"{r['headline_accuracy']:.3f} ({r['headline_accuracy_change']:+.3f})"
-              if "headline_accuracy" in r else "–")
-        agree = " / ".join(f"{r[k]:.3f}" if k in r else "–"
-                           for k in ("span_agreement_with_teacher", "headline_agreement_with_teacher"))
-        lines.append(f"| {name} | {r['chars_per_s']:,.0f} | {r['speedup']:.2f}× | {lat} | {f1} | {ex} | {hd} "
-                     f"| {agree} | {'yes' if r['meets_target'] else 'no'} |")
     return "\n".join(lines) + "\n"

@@ -438,6 +438,8 @@ MAX_SPAN_RATIO = 3.0
 
 def _distillation_lines(d: dict[str, Any] | None) -> list[str]:
     """The teacher-vs-student table of `huashu distill` (its compare.json), for a student's card."""
+    from train.distill import engine_table
+
     if not d:
         return []
     lines = [
@@ -448,17 +450,8 @@ def _distillation_lines(d: dict[str, Any] | None) -> list[str]:
         f"accuracy on {d['heldout_headlines']} held-out HanCD headlines. Changes are against the teacher "
         "in fp32.",
         "",
-        "| engine | chars/s | speed-up | span partial F1 (Δ) | headline accuracy (Δ) "
-        "| agreement with teacher fp32: spans / headlines |",
-        "|---|---|---|---|---|---|",
+        *engine_table(d["engines"]),
     ]
-    for name, r in d["engines"].items():
-        f1 = f"{r['partial_f1']:.3f} ({r['f1_change']:+.3f})" if "partial_f1" in r else "–"
-        hd = (f"{r['headline_accuracy']:.3f} ({r['headline_accuracy_change']:+.3f})"
-              if "headline_accuracy" in r else "–")
-        agree = " / ".join(f"{r[k]:.3f}" if k in r else "–"
-                           for k in ("span_agreement_with_teacher", "headline_agreement_with_teacher"))
-        lines.append(f"| {name} | {r['chars_per_s']:,.0f} | {r['speedup']:.2f}× | {f1} | {hd} | {agree} |")
     return [*lines, ""]
 
 
@@ -489,17 +482,14 @@ def run_report_path(model_dir: Path, meta: dict[str, Any]) -> Path | None:
     return found[0] if found else None
 
 
-def choose_on_validation(
-    model_dir: Path, report_path: Path | None = None
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Per-label model / rules / union choice on the run's validation articles (from
-    ``train_report.json`` next to the model), for a release trained without a CV report. The
+def choose_on_validation(model_dir: Path, report_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """Per-label model / rules / union choice on the validation articles of the run that made the
+    model (``report_path``: :func:`run_report_path`), for a release trained without a CV report. The
     thresholds were tuned on the same articles, so the model's figures are optimistic."""
     from huashu.detector import load_detector
     from huashu.inference import _union
     from train.dataset import load_gold
 
-    report_path = report_path or Path(model_dir).parent / "train_report.json"
     report = json.loads(report_path.read_text(encoding="utf-8"))
     ids = set(report["data"]["splits"]["validation"])
     gold = [e for e in load_gold() if e.doc.id in ids]

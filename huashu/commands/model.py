@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -187,7 +188,7 @@ def register(app: typer.Typer) -> None:
             )
 
             ids = read_ids(heldout) if heldout else validation_ids(teacher)
-            command = "huashu distill " + " ".join(sys.argv[2:])
+            command = "huashu " + shlex.join(sys.argv[1:])
             if not compare_only:
                 args = DistillArguments(layers=layers, epochs=epochs, max_docs=max_docs,
                                         max_train_minutes=max_minutes)
