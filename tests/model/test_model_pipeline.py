@@ -125,6 +125,8 @@ def test_tiny_pipeline(workspace):
     meta = json.loads((model_dir / "huashu_model.json").read_text())
     assert meta["labels"][0] == "engagement_bait" and meta["headline_label"] == "clickbait_title"
     assert t_train < 90
+    fit = json.loads((root / "run" / "train_report.json").read_text())["training_fit"]
+    assert fit["articles"] >= 1 and 0.0 <= fit["partial_f1"] <= 1.0  # the under/overfitting check
 
     out, _ = _huashu(env, "eval", *common, "--out", str(root / "eval"))
     summary = json.loads((root / "eval" / "summary.json").read_text())
