@@ -390,7 +390,8 @@ def model_card(
             lines += [
                 f"Training: {t['steps']} steps ({t['epochs']} epochs) in {t['seconds'] / 60:.1f} min on "
                 f"{t['cpu']} ({t['threads']} threads), bf16 autocast; `train.max_train_minutes` stops a run "
-                "that would exceed its budget and the best checkpoint (validation loss) is kept.",
+                f"that would exceed its budget; kept: the {t.get('kept', 'best checkpoint')}.",
+                *_fit_line(t.get("fit") or {}),
                 "",
             ]
         h = val.get("headline") or {}
@@ -539,8 +540,21 @@ def choose_on_validation(model_dir: Path, report_path: Path) -> tuple[dict[str, 
         "epochs": round(epochs, 2),
         "cpu": report["machine"]["cpu"],
         "threads": report["machine"]["torch_threads"],
+        "kept": "best checkpoint by validation loss"
+        if report["config"]["train"].get("save_checkpoints") and ids else "last model",
+        "fit": report.get("training_fit") or {},
     }
     return choice, table
+
+
+def _fit_line(fit: dict[str, Any]) -> list[str]:
+    if not fit:
+        return []
+    return [
+        f"Span partial F1 on {fit['articles']} of its own training articles, at its thresholds (far above "
+        "the validation figure: overfitting; close to it and low: underfitting): "
+        f"{fit['partial_f1']:.3f} (P {fit['partial_p']:.3f}, R {fit['partial_r']:.3f})."
+    ]
 
 
 def held_out_headlines(det: ModelDetector, report: dict[str, Any]) -> dict[str, Any]:

@@ -210,6 +210,8 @@ def test_tiny_pipeline(workspace):
     assert val_meta["label_sources_from"].startswith("validation split")
     assert set(val_meta["label_sources"]) == set(meta["labels"])
     assert set(val_meta["label_sources"].values()) <= {"rules", "model", "union"}
+    val_card = (root / "release-val" / "MODEL_CARD.md").read_text()
+    assert "of its own training articles" in val_card and "kept: the " in val_card
 
     out, _ = _huashu(
         env, "score", "--json", "--detector", str(release), str(REPO / "seeds" / "000_1187af2e36dfae89.txt")
