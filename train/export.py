@@ -390,7 +390,7 @@ def model_card(
             lines += [
                 f"Training: {t['steps']} steps ({t['epochs']} epochs) in {t['seconds'] / 60:.1f} min on "
                 f"{t['cpu']} ({t['threads']} threads), bf16 autocast; `train.max_train_minutes` stops a run "
-                f"that would exceed its budget; kept: the {t.get('kept', 'best checkpoint')}.",
+                f"that would exceed its budget; kept: the {t['kept']}.",
                 *_fit_line(t.get("fit") or {}),
                 "",
             ]
@@ -540,8 +540,7 @@ def choose_on_validation(model_dir: Path, report_path: Path) -> tuple[dict[str, 
         "epochs": round(epochs, 2),
         "cpu": report["machine"]["cpu"],
         "threads": report["machine"]["torch_threads"],
-        "kept": "best checkpoint by validation loss"
-        if report["config"]["train"].get("save_checkpoints") and ids else "last model",
+        "kept": report.get("kept", "best checkpoint by validation loss"),  # older runs always reloaded it
         "fit": report.get("training_fit") or {},
     }
     return choice, table

@@ -346,7 +346,7 @@ def tune_thresholds(
 
 
 def training_fit(
-    model_dir: Path, examples: list[Example], thresholds: dict[str, float], batch_size: int, n: int = 30
+    detector: ModelDetector, examples: list[Example], thresholds: dict[str, float], n: int = 30
 ) -> dict[str, Any]:
     """Span partial F1 of the trained model on (up to ``n`` of) its own training articles, at its
     thresholds: low figures here mean the run underfits (more steps or a higher learning rate
@@ -354,11 +354,10 @@ def training_fit(
     examples = [e for e in examples if e.spans][:n]
     if not examples:
         return {}
-    det = ModelDetector(model_dir, precision="fp32", batch_size=batch_size)
-    probs = det.token_probabilities([e.doc for e in examples])
-    pred = {e.doc.id: decode_spans(p, enc.offsets, det.labels, thresholds)
+    probs = detector.token_probabilities([e.doc for e in examples])
+    pred = {e.doc.id: decode_spans(p, enc.offsets, detector.labels, thresholds)
             for e, (enc, p) in zip(examples, probs, strict=True)}
-    micro = span_scores({e.doc.id: e.spans for e in examples}, pred, det.labels)["micro"]
+    micro = span_scores({e.doc.id: e.spans for e in examples}, pred, detector.labels)["micro"]
     fit = {"articles": len(examples), **{k: round(float(micro[k]), 4) for k in
                                           ("partial_p", "partial_r", "partial_f1", "exact_f1")}}
     log.info("fit on %d training articles: partial F1 %.3f (P %.3f, R %.3f)", fit["articles"],
@@ -502,17 +501,17 @@ def train_model(
     model_dir = out_dir / "model"
     save_model(net, tokenizer, model_dir, meta, inf.weights_dtype)
     tuning: dict[str, Any] = {}
-    val_examples = [corpus.by_id()[i] for i in manifest["splits"]["validation"]]
+    by_id = corpus.by_id()
+    val_examples = [by_id[i] for i in manifest["splits"]["validation"]]
+    det = ModelDetector(model_dir, precision="fp32", batch_size=inf.batch_size)
     if inf.tune_thresholds and val_examples:
-        det = ModelDetector(model_dir, precision="fp32", batch_size=inf.batch_size)
         tuned, tuning = tune_thresholds(det, val_examples, inf.threshold_grid, thresholds)
         meta["thresholds"] = tuned
         meta_path = model_dir / "huashu_model.json"
         saved = json.loads(meta_path.read_text(encoding="utf-8"))
         saved["thresholds"] = tuned
         meta_path.write_text(json.dumps(saved, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    train_examples = [corpus.by_id()[i] for i in manifest["splits"]["train"]]
-    fit = training_fit(model_dir, train_examples, meta["thresholds"], inf.batch_size)
+    fit = training_fit(det, [by_id[i] for i in manifest["splits"]["train"]], meta["thresholds"])
     history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h]
     report = {
         "config": config_dict(cfg),
@@ -527,6 +526,7 @@ def train_model(
         "threshold_tuning": tuning,
         "thresholds": meta["thresholds"],
         "training_fit": fit,
+        "kept": "best checkpoint by validation loss" if args.load_best_model_at_end else "last model",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "train_report.json").write_text(
