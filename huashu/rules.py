@@ -22,7 +22,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -112,6 +112,9 @@ def _load_lexicons(directory: str, signature: tuple[tuple[str, int, int], ...]) 
         label = data.get("label")
         if label not in known:
             raise LexiconError(f"{path.name}: label {label!r} is not in the taxonomy")
+        yields = data.get("yields_to") or []
+        if not isinstance(yields, list) or any(y not in known or y == label for y in yields):
+            raise LexiconError(f"{path.name}: yields_to must list other taxonomy labels, got {yields!r}")
         score = float(data.get("score", 0.5))
         entries = [_entry(t, score, path, "terms") for t in data.get("terms") or []]
         entries += [_entry(p, score, path, "patterns") for p in data.get("patterns") or []]
@@ -339,13 +342,14 @@ for _label in ("loaded_metaphor", "loaded_language", "name_calling", "exaggerati
     _make_lexicon_rule(_label)
 
 
-@rule("engagement_bait")
-def engagement_call(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
-    """Calls to follow/like/share/comment/watch; the span is the clause that carries the call."""
+def _clause_hits(text: str, lex: Lexicon, key: str, source: str) -> Iterator[Span]:
+    """Each hit of a ``key`` pattern marks the whole clause it sits in; a clause longer than the
+    lexicon's ``max_clause`` marks the hit alone."""
     max_clause = int(lex.get("max_clause", 40))
-    for entry in lex.compiled("patterns"):
+    ctx = _context(text)
+    for entry in lex.compiled(key):
         for m in entry.regex.finditer(text):
-            if m.end() <= m.start():
+            if m.end() <= m.start() or ctx.is_reported_speech(m.start(), m.end()):
                 continue
             cs, ce = bounds(text, m.start())
             t = trim(text, cs, ce)
@@ -353,9 +357,22 @@ def engagement_call(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
                 s, e = m.span()
             else:
                 s, e = t
-            sp = _span(text, s, e, lex.label, entry.score, "engagement_call")
+            sp = _span(text, s, e, lex.label, entry.score, source)
             if sp:
                 yield sp
+
+
+@rule("engagement_bait")
+def engagement_call(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
+    """Calls to follow/like/share/comment/watch; the span is the clause that carries the call."""
+    return _clause_hits(text, lex, "patterns", "engagement_call")
+
+
+@rule("speculation")
+def intent_claim(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
+    """A claim about somebody's hidden aim or inner state (意在…, 就是想…, 野心昭然若揭): the
+    clause that makes it (``clause_patterns``)."""
+    return _clause_hits(text, lex, "clause_patterns", "intent_claim")
 
 
 _ATTRIBUTION_LEAD = re.compile(
@@ -416,6 +433,9 @@ def question_in_own_voice(text: str, doc: Document, lex: Lexicon) -> Iterable[Sp
     speech = re.compile(str(lex.get("speech_verbs", "(问|问道)")) + r"\s*[：:，,]")
     own_voice = re.compile(str(lex.get("own_voice", "(我|我们)$")))
     interview = re.compile(str(lex.get("interview_line", r"^\s*问\s*[：:]")))
+    press = re.compile(str(lex.get("press_question"))) if lex.get("press_question") else None
+    ascii_cue = re.compile(str(lex.get("ascii_question_cue"))) if lex.get("ascii_question_cue") else None
+    window = int(lex.get("ascii_cue_window", 30))
     head = _headline_bounds(text, doc)
     for s, e in sentences(text):
         t = trim(text, s, e, keep_end="？?")
@@ -431,6 +451,10 @@ def question_in_own_voice(text: str, doc: Document, lex: Lexicon) -> Iterable[Sp
         line_start = text.rfind("\n", 0, s) + 1
         if interview.search(text[line_start:q]):
             continue  # 问：…。中方对此有何评论？
+        if press is not None and press.search(text[s:e]):
+            continue  # a reporter's question: 请问…？ / 中方对此有何评论？
+        if text[q] == "?" and ascii_cue is not None and not ascii_cue.search(text[max(s, q - window):q]):
+            continue  # a bare "?" where scraped text lost an emoji or image
         score = head_score if head and head[0] <= s < head[1] else base
         if any(r.search(text[s:e]) for r in strong):
             score += bonus
@@ -452,6 +476,40 @@ def nandao_without_question_mark(text: str, doc: Document, lex: Lexicon) -> Iter
         sp = _span(text, cs, e, lex.label, score, "nandao_without_question_mark")
         if sp:
             yield sp
+
+
+@rule("engagement_bait")
+def reader_question(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
+    """A question in the article's own voice that asks the readers to respond (D16, D78): an open
+    question addressed to them anywhere, or a second-person yes/no question in the closing block.
+    The span leaves out the trailing question mark; headline questions are left to the other
+    rules (a headline teaser is not a call to respond)."""
+    cfg = lex.get("reader_question")
+    if not cfg:
+        return
+    addressee = re.compile(str(cfg["addressee"]))
+    open_cue = re.compile(str(cfg["open_cue"]))
+    yes_no = re.compile(str(cfg["yes_no_cue"]))
+    teaser = re.compile(str(cfg["teaser"]))
+    closing = len(text) - int(cfg.get("closing_chars", 400))
+    max_chars = int(cfg.get("max_chars", 80))
+    score = float(cfg.get("score", lex.score))
+    ctx = _context(text)
+    head = _headline_bounds(text, doc)
+    for s, e in sentences(text):
+        t = trim(text, s, e, keep_end="？?")
+        if t is None or text[t[1] - 1] not in "？?" or t[1] - t[0] > max_chars:
+            continue
+        s, e = t
+        if (head and head[0] <= s < head[1]) or ctx.enclosing_quote(e - 1, e) is not None:
+            continue
+        q = text[s:e]
+        if not addressee.search(q) or teaser.search(q):
+            continue
+        if open_cue.search(q) or (s >= closing and yes_no.search(q)):
+            sp = _span(text, s, e, lex.label, score, "reader_question")
+            if sp:
+                yield sp
 
 
 def clickbait_cues(title: str, lex: Lexicon) -> list[tuple[str, float]]:
@@ -489,6 +547,16 @@ def headline_cues(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
 # --------------------------------------------------------------------------------------------
 
 
+def apply_precedence(spans: Sequence[Span], yields_to: Mapping[str, Iterable[str]]) -> list[Span]:
+    """Drop a span of label A that overlaps a span of a label A yields to (``yields_to`` in A's
+    lexicon): one passage, one device, where the guidelines say which one."""
+    winners = {label: set(ws) for label, ws in yields_to.items() if ws}
+    return [
+        sp for sp in spans
+        if not any(o.label in winners.get(sp.label, ()) and sp.overlaps(o) for o in spans)
+    ]
+
+
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
     """Same-label overlaps: keep the longer span, then the higher score, then the earlier one.
     Adjacent spans ([a,b) and [b,c)) do not overlap and are never merged."""
@@ -520,6 +588,7 @@ class RulesDetector:
         if unknown:
             raise ValueError(f"unknown rules: {', '.join(unknown)}; known: {', '.join(RULES)}")
         self.rules = [RULES[n] for n in names if RULES[n].label in self.lexicons]
+        self.yields_to = {label: list(lex.get("yields_to") or []) for label, lex in self.lexicons.items()}
         self.version = self._version()
 
     def _version(self) -> str:
@@ -544,7 +613,7 @@ class RulesDetector:
             for sp in r(text, doc, self.lexicons[r.label]):
                 if 0 <= sp.start < sp.end <= len(text):
                     spans.append(sp)
-        return resolve_overlaps(spans)
+        return resolve_overlaps(apply_precedence(spans, self.yields_to))
 
     def detect_batch(self, docs: list[Document]) -> list[list[Span]]:
         return [self.detect(doc) for doc in docs]

@@ -42,6 +42,10 @@ CASES: dict[str, tuple[str, str, str]] = {
                               "预计明年经济增长百分之五。"),
     "lexicon_speculation": ("这次表态是一次精心设计的试探。", "精心设计的",
                             "这次表态是在例行记者会上作出的。"),
+    "reader_question": ("故事讲完了。哪个瞬间让你似曾相识？欢迎留言。", "哪个瞬间让你似曾相识",
+                        "你知道这座桥为什么不会塌吗？答案就在桥墩里。"),
+    "intent_claim": ("日本频频示好，意在拉拢菲律宾牵制中国。", "意在拉拢菲律宾牵制中国",
+                     "两国外长昨日会谈，讨论了渔业合作。"),
     "headline_cues": ("震惊！他竟然做了这件事，真相让人意外\n正文第一段。",
                       "震惊！他竟然做了这件事，真相让人意外",
                       "国务院召开常务会议 部署稳就业工作\n正文第一段。"),
@@ -220,3 +224,75 @@ def test_worked_examples_without_labels_stay_clean(detector):
     for ex in load_taxonomy().raw.get("worked_examples") or []:
         if not ex.get("spans"):
             assert detector.detect(_doc(ex["text"])) == [], ex["text"]
+
+
+def test_reader_questions_are_engagement_bait_not_rhetorical(detector):
+    """D16/D78: a question asking the readers to respond is engagement_bait (without its ？),
+    and the rhetorical_question span on the same sentence yields to it; a teaser question the
+    article answers itself stays rhetorical; a second-person yes/no question counts only in the
+    closing block."""
+    text = "正文很长。" * 100 + "看完这些，你被记忆骗到了吗？大家还遇过哪些这样的事？"
+    spans = detector.detect(_doc(text))
+    assert _texts(spans, text, "engagement_bait") == ["看完这些，你被记忆骗到了吗", "大家还遇过哪些这样的事"]
+    assert _texts(spans, text, "rhetorical_question") == []
+    early = "你被记忆骗到了吗？" + "正文很长。" * 100
+    spans = detector.detect(_doc(early))
+    assert _texts(spans, early, "engagement_bait") == []
+    assert _texts(spans, early, "rhetorical_question") == ["你被记忆骗到了吗？"]
+    teaser = "你知道这座桥为什么不会塌吗？"
+    assert _texts(detector.detect(_doc(teaser)), teaser, "rhetorical_question") == [teaser]
+    quoted = "他问道：“大家觉得哪一个更好？”"
+    assert _texts(detector.detect(_doc(quoted)), quoted, "engagement_bait") == []
+
+
+def test_calls_to_action_at_the_end_are_engagement_bait(detector):
+    for text, phrase in (("点击文末左下角“阅读原文”查看完整榜单。", "点击文末左下角“阅读原文”查看完整榜单"),
+                         ("别急着走，文末有福利！", "文末有福利"),
+                         ("不知道大家怎么看呢。", "不知道大家怎么看呢"),
+                         ("数量有限，快来参与吧！", "数量有限"),
+                         ("快来评论区说一说吧。", "快来评论区说一说吧")):
+        assert phrase in _texts(detector.detect(_doc(text)), text, "engagement_bait"), text
+    plain = "他在文章里引用了原文的说法。"
+    assert _texts(detector.detect(_doc(plain)), plain, "engagement_bait") == []
+
+
+@pytest.mark.parametrize("prefix", ["😀", "𠮷", "👍🏽🇨🇳\n"])
+def test_new_rules_keep_offsets_after_astral_characters_and_in_traditional(detector, prefix):
+    body = "據媒體此前報道，日本意在拉攏菲律賓。文章最後，各位讀者覺得呢？"
+    assert len(to_simplified(body)) == len(body)
+    text = prefix + body
+    spans = detector.detect(_doc(text))
+    assert "據媒體此前報道" in _texts(spans, text, "vague_authority")
+    assert "日本意在拉攏菲律賓" in _texts(spans, text, "speculation")
+    assert "文章最後，各位讀者覺得呢" in _texts(spans, text, "engagement_bait")
+    plain = detector.detect(_doc(body))
+    n = len(prefix)
+    assert [(s.start + n, s.end + n, s.label) for s in plain] == [(s.start, s.end, s.label) for s in spans]
+
+
+def test_unnamed_media_and_passive_attribution_but_not_named_media(detector):
+    for text, phrase in (("美媒称，这是两党担忧加深的信号。", "美媒称"),
+                         ("据多家日媒消息，两国将举行会谈。", "据多家日媒消息"),
+                         ("他一直被认为是改革派。", "被认为"),
+                         ("不少网友认为，这次处罚太轻。", "不少网友认为")):
+        assert phrase in _texts(detector.detect(_doc(text)), text, "vague_authority"), text
+    for text in ("《纽约时报》网站报道称，会谈将于下周举行。", "该公司被称为行业龙头。"):
+        assert _texts(detector.detect(_doc(text)), text, "vague_authority") == [], text
+
+
+def test_press_questions_and_bare_ascii_question_marks_are_not_rhetorical(detector):
+    for text in ("请问中方的立场是什么？", "有记者提问，中方对此有何评论？",
+                 "2017年《三生三世十里桃花》?", "郝歆编辑 |?"):
+        assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [], text
+    text = "这真的只是巧合吗?"
+    assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [text]
+
+
+def test_yields_to_must_name_other_labels(tmp_path):
+    lex = tmp_path / "lexicons"
+    shutil.copytree(lexicon_dir(), lex)
+    path = lex / "rhetorical_question.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "yields_to: [engagement_bait]", "yields_to: [no_such_label]"), encoding="utf-8")
+    with pytest.raises(LexiconError, match="yields_to"):
+        RulesDetector(lexicons=lex)
