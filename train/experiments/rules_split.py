@@ -23,6 +23,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from huashu.cli import UserError
 from huashu.detector import load_detector
 from huashu.metrics import span_scores
 from huashu.spans import Span
@@ -89,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    gold = load_gold()
+    try:
+        gold = load_gold()
+    except UserError as e:  # no corpus, a changed article: say so, no traceback
+        log.error("%s", e)
+        return 2
     labels = span_labels()
     rules = load_detector("rules")
     pred = {ex.doc.id: rules.detect(ex.doc) for ex in gold}
