@@ -90,7 +90,10 @@ def _entry(item: Any, default: float, path: Path, where: str) -> Entry:
         raise LexiconError(f"{path.name}: score {score} of {item!r} is not in (0, 1]")
     if "term" in item:
         term = str(item["term"])
-        return Entry(re.compile(re.escape(term)), score, term)
+        # a couplet term (得道多助，失道寡助) also matches with other or no punctuation between its halves
+        halves = [re.escape(h) for h in re.split(r"[，,、；;\s]+", term) if h]
+        regex = r"[，,、；;\s]{0,2}".join(halves) if len(halves) > 1 else re.escape(term)
+        return Entry(re.compile(regex), score, term)
     pattern = str(item["pattern"])
     return Entry(_compile(pattern, path, where), score, pattern)
 
@@ -118,6 +121,11 @@ def _load_lexicons(directory: str, signature: tuple[tuple[str, int, int], ...]) 
         score = float(data.get("score", 0.5))
         entries = [_entry(t, score, path, "terms") for t in data.get("terms") or []]
         entries += [_entry(p, score, path, "patterns") for p in data.get("patterns") or []]
+        seen: set[str] = set()
+        for en in entries:
+            if en.source in seen:  # an editing slip: two scores for one term, one silently ignored
+                raise LexiconError(f"{path.name}: {en.source!r} is listed twice")
+            seen.add(en.source)
         out[label] = Lexicon(label, path, score, tuple(entries), data)
     if not out:
         raise LexiconError(f"no lexicons (*.yaml) in {root}")

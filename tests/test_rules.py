@@ -205,6 +205,9 @@ def test_lexicons_change_the_version_and_bad_lexicons_are_reported(tmp_path, det
     (lex / "zz_bad.yaml").write_text("label: no_such_label\nterms: [x]\n", encoding="utf-8")
     with pytest.raises(LexiconError, match=r"zz_bad\.yaml"):
         RulesDetector(lexicons=lex)
+    (lex / "zz_bad.yaml").write_text("label: name_calling\nterms: [走狗, 走狗]\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match="listed twice"):
+        RulesDetector(lexicons=lex)
     (lex / "zz_bad.yaml").write_text("label: name_calling\npatterns: ['(unclosed']\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="bad regex"):
         RulesDetector(lexicons=lex)
@@ -284,8 +287,8 @@ def test_press_questions_and_bare_ascii_question_marks_are_not_rhetorical(detect
     for text in ("请问中方的立场是什么？", "有记者提问，中方对此有何评论？",
                  "2017年《三生三世十里桃花》?", "郝歆编辑 |?"):
         assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [], text
-    text = "这真的只是巧合吗?"
-    assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [text]
+    for text in ("这真的只是巧合吗?", "它究竟是巧合,还是一记精准的釜底抽薪?"):
+        assert _texts(detector.detect(_doc(text)), text, "rhetorical_question") == [text]
 
 
 def test_yields_to_must_name_other_labels(tmp_path):
@@ -296,3 +299,12 @@ def test_yields_to_must_name_other_labels(tmp_path):
         "yields_to: [engagement_bait]", "yields_to: [no_such_label]"), encoding="utf-8")
     with pytest.raises(LexiconError, match="yields_to"):
         RulesDetector(lexicons=lex)
+
+
+def test_couplet_terms_match_with_or_without_their_punctuation(detector):
+    """得道多助，失道寡助 in the lexicon also finds 得道多助失道寡助 and 得道多助, 失道寡助."""
+    for text in ("正所谓得道多助失道寡助。", "正所谓得道多助, 失道寡助。", "正所谓得道多助，失道寡助。"):
+        got = _texts(detector.detect(_doc(text)), text, "inevitability")
+        assert got and got[0].startswith("得道多助") and got[0].endswith("失道寡助"), (text, got)
+    text = "得道多助的人很多。"
+    assert _texts(detector.detect(_doc(text)), text, "inevitability") == []
