@@ -558,11 +558,15 @@ def headline_cues(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
 def apply_precedence(spans: Sequence[Span], yields_to: Mapping[str, Iterable[str]]) -> list[Span]:
     """Drop a span of label A that overlaps a span of a label A yields to (``yields_to`` in A's
     lexicon): one passage, one device, where the guidelines say which one."""
-    winners = {label: set(ws) for label, ws in yields_to.items() if ws}
-    return [
-        sp for sp in spans
-        if not any(o.label in winners.get(sp.label, ()) and sp.overlaps(o) for o in spans)
-    ]
+    by_label: dict[str, list[Span]] = {}
+    for sp in spans:
+        by_label.setdefault(sp.label, []).append(sp)
+    out = []
+    for sp in spans:
+        rivals = [o for w in yields_to.get(sp.label, ()) for o in by_label.get(w, ())]
+        if not any(sp.overlaps(o) for o in rivals):
+            out.append(sp)
+    return out
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
