@@ -245,6 +245,7 @@ class DocContext:
 
     text: str
     quotes: list[tuple[int, int]]
+    questions: list[tuple[int, int]]  # trimmed sentences ending in ？/? (two rules read them)
 
     def enclosing_quote(self, start: int, end: int) -> tuple[int, int] | None:
         best = None
@@ -270,9 +271,19 @@ class DocContext:
         return bool(SPEECH_VERBS.search(before))
 
 
+def question_sentences(text: str) -> list[tuple[int, int]]:
+    """[start, end) of every sentence that ends in a question mark, trimmed, the mark kept."""
+    out = []
+    for s, e in sentences(text):
+        t = trim(text, s, e, keep_end="？?")
+        if t is not None and text[t[1] - 1] in "？?":
+            out.append(t)
+    return out
+
+
 @lru_cache(maxsize=64)
 def _context(text: str) -> DocContext:
-    return DocContext(text, quote_regions(text))
+    return DocContext(text, quote_regions(text), question_sentences(text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,11 +456,7 @@ def question_in_own_voice(text: str, doc: Document, lex: Lexicon) -> Iterable[Sp
     ascii_cue = re.compile(str(lex.get("ascii_question_cue"))) if lex.get("ascii_question_cue") else None
     window = int(lex.get("ascii_cue_window", 30))
     head = _headline_bounds(text, doc)
-    for s, e in sentences(text):
-        t = trim(text, s, e, keep_end="？?")
-        if t is None or text[t[1] - 1] not in "？?":
-            continue
-        s, e = t
+    for s, e in ctx.questions:
         q = e - 1  # the question mark
         if ctx.enclosing_quote(q, q + 1) is not None:
             continue  # a question inside quotes: somebody else's question
@@ -504,11 +511,9 @@ def reader_question(text: str, doc: Document, lex: Lexicon) -> Iterable[Span]:
     score = float(cfg.get("score", lex.score))
     ctx = _context(text)
     head = _headline_bounds(text, doc)
-    for s, e in sentences(text):
-        t = trim(text, s, e, keep_end="？?")
-        if t is None or text[t[1] - 1] not in "？?" or t[1] - t[0] > max_chars:
+    for s, e in ctx.questions:
+        if e - s > max_chars:
             continue
-        s, e = t
         if (head and head[0] <= s < head[1]) or ctx.enclosing_quote(e - 1, e) is not None:
             continue
         q = text[s:e]
