@@ -35,7 +35,8 @@ def clauses(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _vectorizer() -> Any:
+def char_vectorizer() -> Any:
+    """The char 1-3-gram TF-IDF every baseline here uses (spans, headlines, experiments)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(
@@ -71,7 +72,7 @@ class TfidfClauseTagger:
         self.models = {}
         if not texts:
             return self
-        self.vectorizer = _vectorizer()
+        self.vectorizer = char_vectorizer()
         X = self.vectorizer.fit_transform(texts)
         for label in self.labels:
             target = np.asarray(y[label])
@@ -114,7 +115,7 @@ class TfidfHeadline:
     def fit(self, titles: Sequence[str], labels: Sequence[int]) -> TfidfHeadline:
         from sklearn.linear_model import LogisticRegression
 
-        self.vectorizer = _vectorizer()
+        self.vectorizer = char_vectorizer()
         X = self.vectorizer.fit_transform([to_simplified(t) for t in titles])
         self.clf = LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed).fit(X, list(labels))
         return self

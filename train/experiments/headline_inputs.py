@@ -35,6 +35,7 @@ import numpy as np
 from huashu.cli import UserError
 from huashu.inference import encode_text, title_of, with_specials
 from huashu.machine import describe, machine
+from huashu.normalize import to_simplified
 from train.dataset import Corpus, DatasetArguments, Headline, headline_split, load_corpus, load_hancd
 
 log = logging.getLogger("huashu.experiments.headline_inputs")
@@ -56,21 +57,23 @@ def bodies(headlines: Sequence[Headline], corpus: Corpus) -> dict[str, str]:
 def run_tfidf(train: Sequence[Headline], test: Sequence[Headline], body: dict[str, str],
               leads: Sequence[int], cs: Sequence[float]) -> list[dict[str, Any]]:
     from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+
+    from train.baselines import char_vectorizer
 
     y_tr = [h.label for h in train]
     y_te = np.array([h.label for h in test])
+    titles = {h.doc_id: to_simplified(h.text) for h in [*train, *test]}
     results = []
     for lead in leads:
         for c in cs:
-            vt = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
-            xa, xb = vt.fit_transform([h.text for h in train]), vt.transform([h.text for h in test])
+            vt = char_vectorizer()  # the headline baseline's own features (train/baselines.py)
+            xa = vt.fit_transform([titles[h.doc_id] for h in train])
+            xb = vt.transform([titles[h.doc_id] for h in test])
             if lead:
-                vb = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True,
-                                     max_features=50000)
-                xa = hstack([xa, vb.fit_transform([body[h.doc_id][:lead] for h in train])])
-                xb = hstack([xb, vb.transform([body[h.doc_id][:lead] for h in test])])
+                vb = char_vectorizer()
+                xa = hstack([xa, vb.fit_transform([to_simplified(body[h.doc_id][:lead]) for h in train])])
+                xb = hstack([xb, vb.transform([to_simplified(body[h.doc_id][:lead]) for h in test])])
             model = LogisticRegression(C=c, max_iter=3000).fit(xa, y_tr)
             acc = float((model.predict(xb) == y_te).mean())
             results.append({"system": "tfidf", "lead_chars": lead, "C": c, "accuracy": round(acc, 4)})
