@@ -15,6 +15,7 @@ from importlib import import_module
 
 import typer
 
+from huashu.errors import UserError
 from huashu.log import setup_logging
 
 log = logging.getLogger("huashu")
@@ -38,10 +39,6 @@ COMMAND_MODULES = [
     "huashu.commands.model",
     "huashu.commands.serve",
 ]
-
-
-class UserError(Exception):
-    """An error whose message is for the user: printed as one line, no traceback, exit 2."""
 
 
 def _register_all() -> None:
@@ -73,9 +70,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # `python -m huashu.cli` runs this file as __main__, a second copy of the module: call the
-    # imported module's main so the UserError that commands raise (huashu.cli.UserError) is the
-    # one caught there (clean one-line error, exit 2) instead of a traceback.
-    from huashu.cli import main as _main
-
-    _main()
+    # `python -m huashu.cli` runs this file as __main__, a second copy of the module; the UserError
+    # it catches is huashu.errors.UserError, the one class every command raises.
+    main()

@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from huashu.annotations import AnnotationRecord
-from huashu.cli import UserError
+from huashu.errors import UserError
 from huashu.ingest import IngestError, ingest_file
-from huashu.paths import REPO_ROOT, hancd_dir
+from huashu.paths import corpus_roots, hancd_dir, seeds_dir
 from huashu.spans import Document
 
 
@@ -27,14 +27,6 @@ class CorpusError(UserError):
 
 class HashMismatchError(CorpusError):
     pass
-
-
-def seeds_dir() -> Path:
-    return REPO_ROOT / "seeds"
-
-
-def corpus_roots() -> dict[str, Path]:
-    return {"seeds": seeds_dir(), "hancd": hancd_dir()}
 
 
 def corpus_path(corpus: str, source: str) -> Path:
@@ -47,22 +39,6 @@ def corpus_path(corpus: str, source: str) -> Path:
             raise CorpusError(f"HanCD corpus not found at {root} (set HUASHU_HANCD_DIR)")
         return root / source
     raise CorpusError(f"unknown corpus {corpus!r} (known: {', '.join(corpus_roots())})")
-
-
-def corpus_of(path: Path) -> tuple[str, str] | None:
-    """(corpus, source) for a file inside a known corpus, as annotation records name it;
-    None for any other file."""
-    try:
-        resolved = Path(path).resolve()
-    except OSError:
-        return None
-    for name, root in corpus_roots().items():
-        try:
-            rel = resolved.relative_to(root.resolve())
-        except (ValueError, OSError):
-            continue
-        return (name, f"seeds/{rel.as_posix()}") if name == "seeds" else (name, rel.as_posix())
-    return None
 
 
 @lru_cache(maxsize=16)

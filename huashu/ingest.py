@@ -37,7 +37,7 @@ import yaml
 
 from huashu.normalize import to_simplified
 from huashu.offsets import OffsetMap
-from huashu.paths import labels_dir
+from huashu.paths import corpus_of, labels_dir
 from huashu.spans import Document, Span
 
 log = logging.getLogger(__name__)
@@ -683,8 +683,6 @@ def ingest_file(path: Path) -> list[Document]:
             raise IngestError(path, str(e)) from None
         doc.meta["file"] = path.name
         docs = [doc]
-    from huashu.corpus import corpus_of  # local: corpus imports this module
-
     ref = corpus_of(path)
     if ref is not None:
         for d in docs:

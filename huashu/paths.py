@@ -34,6 +34,32 @@ def hancd_dir() -> Path:
     return Path(os.environ.get("HUASHU_HANCD_DIR", REPO_ROOT.parent / "shared" / "corpus" / "hancd"))
 
 
+def seeds_dir() -> Path:
+    """`seeds/`: the five seed articles."""
+    return REPO_ROOT / "seeds"
+
+
+def corpus_roots() -> dict[str, Path]:
+    """The known corpora by the name annotation records give them (``corpus`` field)."""
+    return {"seeds": seeds_dir(), "hancd": hancd_dir()}
+
+
+def corpus_of(path: Path) -> tuple[str, str] | None:
+    """(corpus, source) for a file inside a known corpus, as annotation records name it;
+    None for any other file. (Here, below both ingest and corpus, which use it.)"""
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return None
+    for name, root in corpus_roots().items():
+        try:
+            rel = resolved.relative_to(root.resolve())
+        except (ValueError, OSError):
+            continue
+        return (name, f"seeds/{rel.as_posix()}") if name == "seeds" else (name, rel.as_posix())
+    return None
+
+
 def default_model_dir() -> Path:
     """The release model committed with the repo (≤ 60 MB); may not exist yet."""
     return Path(os.environ.get("HUASHU_MODEL", PACKAGE_DIR / "models" / "default"))

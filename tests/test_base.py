@@ -24,7 +24,7 @@ import torch
 from safetensors import safe_open
 from tokenizers import Tokenizer
 
-from huashu.cli import UserError
+from huashu.errors import UserError
 from train import base
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,6 @@ from huashu.corpus import (
     CorpusError,
     HashMismatchError,
     check_hash,
-    corpus_of,
     load_document,
     resolve_record,
 )
@@ -32,6 +31,7 @@ from huashu.ingest import (
     span_to_raw,
     write_jsonl,
 )
+from huashu.paths import corpus_of
 from huashu.spans import Document, Span
 
 REPO = Path(__file__).resolve().parents[1]

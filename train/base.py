@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from huashu import paths
-from huashu.cli import UserError
+from huashu.errors import UserError
 from huashu.machine import machine
 
 log = logging.getLogger("huashu.base")

@@ -35,6 +35,7 @@ from huashu.inference import (
     with_specials,
 )
 from huashu.machine import describe, machine
+from train.speed import bench_texts, measure
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,19 @@ def read_ids(path: Path) -> list[str]:
     return ids
 
 
+def run_report_path(model_dir: Path, meta: dict[str, Any]) -> Path | None:
+    """The ``train_report.json`` of the run that made a model: next to it, or for a distilled
+    student next to its teacher (the student trained on no gold, so the teacher's validation
+    articles are held out for both)."""
+    dirs = [Path(model_dir)]
+    if (meta.get("distilled_from") or {}).get("dir"):
+        dirs.append(Path(meta["distilled_from"]["dir"]))
+    found = [d.parent / "train_report.json" for d in dirs if (d.parent / "train_report.json").exists()]
+    return found[0] if found else None
+
+
 def validation_ids(teacher_dir: Path) -> list[str]:
     """The gold articles a trained teacher held out (its run's ``train_report.json``), else []."""
-    from train.export import run_report_path
-
     path = run_report_path(Path(teacher_dir), read_meta(Path(teacher_dir)))
     if path is None:
         log.warning("no --heldout and no train_report.json next to %s: teacher and student are compared "
@@ -342,7 +352,6 @@ def _engine_figures(
     model_dir: Path, precision: str, bench_docs: list[Any], gold: list[Any], headlines: list[Any]
 ) -> dict[str, Any]:
     from huashu.metrics import binary_scores, span_scores
-    from train.export import measure
 
     det = ModelDetector(model_dir, precision=precision)
     det.label_sources = {}  # the network alone
@@ -380,7 +389,6 @@ def compare(
     import torch  # noqa: F401  (imported before machine(): the report names torch and its threads)
 
     from train.dataset import headline_split, headlines_from, load_gold, load_hancd
-    from train.export import bench_texts
 
     wanted = set(heldout_ids)
     gold = [e for e in load_gold() if e.doc.id in wanted]

@@ -20,7 +20,6 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,12 @@ from huashu.inference import ONNX_FILES, ModelDetector, load_model, read_meta, s
 from huashu.machine import machine
 from huashu.metrics import choose_sources, span_scores
 from huashu.spans import Document
+from train.distill import engine_table, run_report_path
+from train.speed import SIZES, bench_texts, measure
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 MIN_AGREEMENT = 0.99
-SIZES = (500, 2500, 10000)
 MAX_RELEASE_MB = 60.0
 
 
@@ -166,53 +165,6 @@ def export_onnx(model_dir: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------------------------
 # measurement
-
-
-def bench_texts(n_docs: int) -> list[Document]:
-    """Seeds (in the repo) plus HanCD articles when the corpus is there."""
-    from huashu.ingest import ingest_file
-
-    docs = [d for p in sorted((REPO / "seeds").glob("*.txt")) for d in ingest_file(p)]
-    try:
-        from train.dataset import load_hancd
-
-        docs += sorted(load_hancd(), key=lambda d: d.id)[: max(0, n_docs - len(docs))]
-    except (FileNotFoundError, OSError):
-        pass
-    return docs[:n_docs] if n_docs else docs
-
-
-def _sized(docs: list[Document], size: int) -> Document:
-    text = ""
-    for d in docs * (size // max(1, sum(len(d.text) for d in docs)) + 1):
-        text += d.text + "\n"
-        if len(text) >= size:
-            break
-    return Document(id=f"bench-{size}", text=text[:size])
-
-
-def measure(
-    detector: ModelDetector, docs: list[Document], repeats: int = 1, sizes: tuple[int, ...] = SIZES
-) -> dict[str, Any]:
-    detector.detect_batch(docs[:1])  # warm-up
-    chars = sum(len(d.text) for d in docs)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        preds = detector.detect_batch(docs)
-    secs = (time.perf_counter() - t0) / repeats
-    latency = {}
-    for size in sizes:
-        doc = _sized(docs, size)
-        t1 = time.perf_counter()
-        detector.detect(doc)
-        latency[str(size)] = round((time.perf_counter() - t1) * 1000, 1)
-    return {
-        "chars_per_s": round(chars / secs, 1),
-        "seconds": round(secs, 2),
-        "chars": chars,
-        "latency_ms": latency,
-        "preds": preds,
-    }
 
 
 def benchmark(
@@ -439,8 +391,6 @@ MAX_SPAN_RATIO = 3.0
 
 def _distillation_lines(d: dict[str, Any] | None) -> list[str]:
     """The teacher-vs-student table of `huashu distill` (its compare.json), for a student's card."""
-    from train.distill import engine_table
-
     if not d:
         return []
     lines = [
@@ -470,17 +420,6 @@ def distillation_summary(compare: dict[str, Any]) -> dict[str, Any]:
         "heldout_headlines": compare["heldout_headlines"],
         "engines": {k: {m: v[m] for m in keys if m in v} for k, v in compare["engines"].items()},
     }
-
-
-def run_report_path(model_dir: Path, meta: dict[str, Any]) -> Path | None:
-    """The ``train_report.json`` of the run that made a model: next to it, or for a distilled
-    student next to its teacher (the student trained on no gold, so the teacher's validation
-    articles are held out for both)."""
-    dirs = [Path(model_dir)]
-    if (meta.get("distilled_from") or {}).get("dir"):
-        dirs.append(Path(meta["distilled_from"]["dir"]))
-    found = [d.parent / "train_report.json" for d in dirs if (d.parent / "train_report.json").exists()]
-    return found[0] if found else None
 
 
 def choose_on_validation(model_dir: Path, report_path: Path) -> tuple[dict[str, str], dict[str, Any]]:

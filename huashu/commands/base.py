@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from huashu.cli import UserError
+        from huashu.errors import UserError
         from train.base import ZH_NAME, default_out, load_info
 
         root = out or default_out()

@@ -27,17 +27,14 @@ def ingest_command(
     the exit code is 1 if any file failed."""
     from tqdm import tqdm
 
+    from huashu.errors import UserError
     from huashu.ingest import IngestError, dump_jsonl, ingest_paths, iter_input_files
 
     files = list(iter_input_files(paths))
     if output is not None:  # never read our own output back in (e.g. `ingest data/ -o data/docs.jsonl`)
         files = [f for f in files if f.resolve() != output.resolve()]
     if not files:
-        # not UserError: under `python -m huashu.cli` that class is a different object from the one
-        # main() catches, so a plain exit is the reliable way to give one line and exit code 2
-        typer.secho("huashu: error: no input files (looked for .txt, .html, .htm, .jsonl, .csv)",
-                    err=True, fg="red")
-        raise typer.Exit(2)
+        raise UserError("no input files (looked for .txt, .html, .htm, .jsonl, .csv)")
     n_docs = 0
     errors = 0
     ids: Counter[str] = Counter()

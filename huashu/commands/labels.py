@@ -21,7 +21,7 @@ labels_app = typer.Typer(
 
 
 def _taxonomy():
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.taxonomy import TaxonomyError, load_taxonomy
 
     try:
@@ -86,7 +86,7 @@ def stats(
     from rich.table import Table
 
     from huashu.annotations import iter_store
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.gold import corpus_stats, resolve_texts
     from huashu.paths import annotations_dir as default_dir
 
@@ -147,7 +147,7 @@ def export_semeval_cmd(
     """Export the gold corpus in SemEval-2020 T11 format (text + technique/start/end files).
 
     The export holds article text: keep HanCD exports outside the repository."""
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.gold import export_semeval
 
     try:

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from huashu.cli import UserError
+from huashu.errors import UserError
 
 log = logging.getLogger(__name__)
 

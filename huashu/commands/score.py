@@ -26,8 +26,8 @@ class Scored:
 
 def _load(spec: str | None) -> tuple[Any, str | None]:
     """The detector and, when the default fell back to the rules, a sentence saying so."""
-    from huashu.cli import UserError
     from huashu.detector import DetectorError, load_detector
+    from huashu.errors import UserError
     from huashu.paths import default_model_dir
 
     try:
@@ -105,7 +105,7 @@ def score(
     Offsets in --json are code points into the raw input file. Bad files get one error line each
     (on stderr); the others are still scored and the exit code is 1.
     """
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.scoring import ScoringError, check_options
 
     try:
@@ -153,8 +153,8 @@ def _score_batch(input_path: Path | None, output: Path | None, detector_spec: st
                  files: list[Path] | None) -> None:
     """`--input/--output`: huashu.batch.score_corpus (progress, resume, local or Ray engine)."""
     from huashu.batch import BatchError, score_corpus
-    from huashu.cli import UserError
     from huashu.detector import DetectorError
+    from huashu.errors import UserError
 
     if input_path is None or output is None or files:
         raise UserError("batch mode takes --input CORPUS and --output SCORED.jsonl (and no FILES)")

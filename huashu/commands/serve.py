@@ -35,8 +35,8 @@ def serve_command(
 ) -> None:
     """Run the scoring server: POST /v1/score, /v1/score/batch; the highlight page at /; /healthz,
     /readyz, /metrics, /docs; and the Label Studio ML-backend routes (/predict, /setup, /health)."""
-    from huashu.cli import UserError
     from huashu.detector import DetectorError
+    from huashu.errors import UserError
     from serve.server import run_server
     from serve.settings import Settings, SettingsError
 
@@ -67,7 +67,7 @@ def bench_command(
 ) -> None:
     """Measure the scoring server through HTTP on this machine: p50/p95 latency per article size,
     sustained batch throughput (chars/s), peak server RSS; one server subprocess per engine."""
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from serve.bench import BenchError, run_bench
 
     try:

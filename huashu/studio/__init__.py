@@ -9,7 +9,7 @@ every step (LS 1.23 uses code points too; the tests prove it with 😀 and 𠮷)
 
 from __future__ import annotations
 
-from huashu.cli import UserError
+from huashu.errors import UserError
 
 
 class StudioError(UserError):

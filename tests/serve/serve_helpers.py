@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-# the console script's entry point (``python -m huashu.cli`` would load a second copy of
-# huashu.cli as __main__, whose UserError is not the one the commands raise)
+# the console script's entry point
 HUASHU = [sys.executable, "-c", "from huashu.cli import main; main()"]
 ARTIFACTS = Path(os.environ.get("HUASHU_ARTIFACTS", REPO / "artifacts"))
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from huashu.cli import UserError
+from huashu.errors import UserError
 from huashu.inference import encode_text, title_of, with_specials
 from huashu.machine import describe, machine
 from huashu.normalize import to_simplified

@@ -23,8 +23,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from huashu.cli import UserError
 from huashu.detector import load_detector
+from huashu.errors import UserError
 from huashu.metrics import span_scores
 from huashu.spans import Span
 from train.dataset import Example, load_gold, span_labels
