@@ -236,8 +236,8 @@ def test_graph_builder_finds_no_cycle_in_a_layered_tree(tmp_path: Path):
 
 def test_project_modules_are_found():
     modules = project_modules()
-    for name in ("huashu.cli", "huashu.corpus", "huashu.ingest", "train.distill", "train.export",
-                 "serve.app", "huashu.commands.score"):
+    for name in ("huashu.cli", "huashu.corpus", "huashu.ingest", "huashu.commands.score",
+                 "train.distill", "train.export", "serve.app"):
         assert name in modules
 
 
