@@ -26,6 +26,8 @@ Usage (then reinstall, since pyproject.toml changed: ``make setup`` or
 
     python3 tools/apply_namespace.py /work/main            # apply, list every changed line
     python3 tools/apply_namespace.py /work/main --dry-run  # only list what would change
+    python3 tools/apply_namespace.py /work/main --rewrite-only  # after merging a branch written with
+                                                            # the old names: rewrite its references
 
 Standard library only. Refuses a tree where huashu/train already exists (applied twice).
 """
@@ -119,7 +121,6 @@ def rewrite_tree(root: Path, dry_run: bool) -> dict[Path, int]:
     """Apply the rules to every text file; returns changed files and their number of changed lines."""
     rules = rewriters(root)
     changed: dict[Path, int] = {}
-    problems: list[str] = []
     for path in text_files(root):
         if path.relative_to(root).as_posix() == "tools/apply_namespace.py":
             continue
@@ -127,7 +128,6 @@ def rewrite_tree(root: Path, dry_run: bool) -> dict[Path, int]:
             old = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue
-        problems += [f"{path.relative_to(root)}: {line.strip()}" for line in unsafe_imports(old)]
         new = old
         for _, rule in rules:
             new = rule(new)
@@ -140,10 +140,20 @@ def rewrite_tree(root: Path, dry_run: bool) -> dict[Path, int]:
             log.info("%s:%d\n  - %s\n  + %s", path.relative_to(root), i, a.strip(), b.strip())
         if not dry_run:
             path.write_text(new, encoding="utf-8")
-    if problems:
-        raise ApplyError("`import train.x` without `as` binds the name `huashu`; rewrite these as "
-                         "`from train import x` first:\n  " + "\n  ".join(problems))
     return changed
+
+
+def preflight(root: Path) -> None:
+    """Stop before changing anything if a reference cannot be rewritten mechanically."""
+    problems = []
+    for path in text_files(root):
+        if path.suffix != ".py":
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        problems += [f"{path.relative_to(root)}: {line.strip()}" for line in unsafe_imports(text)]
+    if problems:
+        raise ApplyError("`import train.x` without `as` would bind the name `huashu`; rewrite these as "
+                         "`from train import x` first (nothing was changed):\n  " + "\n  ".join(problems))
 
 
 # ------------------------------------------------------------------------------- targeted edits
@@ -313,11 +323,16 @@ def sort_imports_and_check(root: Path, files: list[Path], ruff: str | None) -> b
 # ------------------------------------------------------------------------------------------ main
 
 
-def apply(root: Path, dry_run: bool = False) -> dict[Path, int]:
+def apply(root: Path, dry_run: bool = False, rewrite_only: bool = False) -> dict[Path, int]:
     root = root.resolve()
     for need in ("pyproject.toml", "huashu/__init__.py", "train/__init__.py", "serve/__init__.py"):
         if not (root / need).exists():
             raise ApplyError(f"{root}: no {need}: not a huashu checkout")
+    preflight(root)
+    if rewrite_only:  # the rename is in place; only references to the old names are rewritten
+        if not all((root / "huashu" / p).is_symlink() for p in MOVED):
+            raise ApplyError(f"{root}: huashu/train and huashu/serve are not there: apply the rename first")
+        return rewrite_tree(root, dry_run)
     for package in MOVED:
         if os.path.lexists(root / "huashu" / package):
             raise ApplyError(f"{root}/huashu/{package} exists: the rename is applied already")
@@ -333,22 +348,24 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path, help="the huashu checkout to change (e.g. /work/main)")
     ap.add_argument("--dry-run", action="store_true", help="only list what would change")
+    ap.add_argument("--rewrite-only", action="store_true",
+                    help="the rename is applied: only rewrite references to the old names (late merges)")
     ap.add_argument("--ruff", help="ruff executable (default: <root>/.venv/bin/ruff, else on PATH)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        changed = apply(args.root, args.dry_run)
+        changed = apply(args.root, args.dry_run, args.rewrite_only)
     except ApplyError as e:
         log.error("apply_namespace: error: %s", e)
         return 2
     verb = "would change" if args.dry_run else "changed"
-    log.info("%s %d lines in %d files; + symlinks huashu/train, huashu/serve, tests/test_namespace.py",
-             verb, sum(changed.values()), len(changed))
+    log.info("%s %d lines in %d files%s", verb, sum(changed.values()), len(changed),
+             "" if args.rewrite_only else "; + symlinks huashu/train, huashu/serve, tests/test_namespace.py")
     if args.dry_run:
         return 0
     root = args.root.resolve()
-    clean = sort_imports_and_check(root, [*changed, root / "tests" / "test_namespace.py"],
-                                   find_ruff(root, args.ruff))
+    added = [] if args.rewrite_only else [root / "tests" / "test_namespace.py"]
+    clean = sort_imports_and_check(root, [*changed, *added], find_ruff(root, args.ruff))
     log.info("next: reinstall (make setup, or .venv/bin/pip install --no-deps -e .), then "
              "pytest tests/test_namespace.py tests/test_import_graph.py")
     return 0 if clean else 1
