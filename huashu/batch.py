@@ -14,7 +14,9 @@ a half-written last line (a crash mid-write) is cut off first, nothing else is e
 ``engine="ray"`` runs the same detector in Ray Data actors (``map_batches`` with a callable class
 that loads the detector once per actor). Without ``RAY_ADDRESS`` Ray starts locally on this
 machine; with ``RAY_ADDRESS=ray://<head>:10001`` (or ``auto`` on a cluster node) the same call
-runs on a cluster, whose nodes need huashu installed (see the README).
+runs on a cluster, whose nodes need huashu installed (see the README). Ray is an optional extra
+(``pip install 'huashu[ray]'``); without it ``engine="ray"`` fails at once with a BatchError
+saying so.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from huashu.spans import Document
 
 log = logging.getLogger(__name__)
 Engine = Literal["local", "ray"]
+RAY_MISSING = "--engine ray needs the ray extra: pip install 'huashu[ray]'"
 
 
 class BatchError(RuntimeError):
@@ -148,12 +151,20 @@ class RayScorer:
                 "result": [json.dumps(r, ensure_ascii=False) for r in results]}
 
 
-def _run_ray(todo: list[Item], detector_spec: str | None, labels: list[str] | None,
-             threshold: float | None, batch_size: int, actors: int | None) -> Iterator[dict[str, Any]]:
+def require_ray() -> Any:
+    """The ``ray`` module, with Ray Data; BatchError naming the extra when it is not installed."""
     try:
         import ray
-    except ImportError:
-        raise BatchError("--engine ray needs Ray: pip install 'ray[data]'") from None
+        import ray.data  # ray without the [data] extra lacks it
+    except ImportError as e:
+        log.debug("import ray failed: %s", e)
+        raise BatchError(RAY_MISSING) from None
+    return ray
+
+
+def _run_ray(todo: list[Item], detector_spec: str | None, labels: list[str] | None,
+             threshold: float | None, batch_size: int, actors: int | None) -> Iterator[dict[str, Any]]:
+    ray = require_ray()
     address = os.environ.get("RAY_ADDRESS")
     started = False
     if not ray.is_initialized():
@@ -198,6 +209,8 @@ def score_corpus(input_path: Path | str, output_path: Path | str, detector_spec:
         raise BatchError(f"unknown engine {engine!r} (expected 'local' or 'ray')")
     if batch_size < 1:
         raise BatchError("batch size must be ≥ 1")
+    if engine == "ray":
+        require_ray()  # before anything is read or written
     check_options(labels, threshold)
     input_path, output_path = Path(input_path), Path(output_path)
     if input_path.resolve() == output_path.resolve():
