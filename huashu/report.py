@@ -98,7 +98,7 @@ class Article:
         """The ``n`` highest-scoring spans (distinct label and text), in reading order."""
         seen: set[tuple[str, str]] = set()
         best: list[dict[str, Any]] = []
-        for s in sorted(self.spans, key=lambda s: (-float(s.get("score", 0.0)), int(s.get("start", 0)))):
+        for s in sorted(self.spans, key=lambda s: (-_score(s), _start(s))):
             key = (str(s["label"]), str(s.get("text", "")))
             if key in seen:
                 continue
@@ -106,13 +106,21 @@ class Article:
             best.append(s)
             if len(best) == n:
                 break
-        return sorted(best, key=lambda s: int(s.get("start", 0)))
+        return sorted(best, key=_start)
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         return None
     return float(value)
+
+
+def _score(span: dict[str, Any]) -> float:
+    return _number(span.get("score")) or 0.0
+
+
+def _start(span: dict[str, Any]) -> float:
+    return _number(span.get("start")) or 0.0
 
 
 def parse_line(rec: Any, fallback_source: str) -> Article:
@@ -170,13 +178,18 @@ def read_scored(paths: Iterable[Path | str]) -> list[Article]:
             raise ReportError(f"{path}: not UTF-8 text (bad byte at {e.start}); expected JSON lines "
                               "from `huashu score --input … --output …`") from None
         n_lines = no_source = 0
-        for lineno, line in enumerate(text.splitlines(), 1):
+        all_lines = text.splitlines()
+        for lineno, line in enumerate(all_lines, 1):
             if not line.strip():
                 continue
             n_lines += 1
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
+                if lineno == len(all_lines) and n_lines > 1 and not text.endswith("\n"):
+                    log.warning("%s: line %d is half-written (a batch run still writing, or interrupted): "
+                                "left out", path, lineno)
+                    continue
                 raise ReportError(f"{path}: line {lineno}: not JSON ({e.msg}); expected JSON lines from "
                                   "`huashu score --input … --output …`") from None
             try:
@@ -393,7 +406,7 @@ def render_markdown(report: CorpusReport) -> str:
                    f"characters, {a.density:.2f} per 1,000; article score {_num(a.article_score)}")
         for s in a.top_spans():
             lab = report.label(str(s["label"]))
-            out.append(f"   - {_md(lab.zh)} {_md(lab.en)} ({float(s.get('score', 0)):.2f}): "
+            out.append(f"   - {_md(lab.zh)} {_md(lab.en)} ({_score(s):.2f}): "
                        f"「{_md(s.get('text', ''))}」")
     out.append("")
     return "\n".join(out)
@@ -720,7 +733,7 @@ def render_html(report: CorpusReport, images: dict[str, str | None] | None = Non
             for s in a.top_spans():
                 lab = report.label(str(s["label"]))
                 p.append(f'<li>{_chip(lab)} <span class="quote">{_e(s.get("text", ""))}</span> '
-                         f'<span class="note">{float(s.get("score", 0)):.2f}</span></li>')
+                         f'<span class="note">{_score(s):.2f}</span></li>')
             p.append("</ul></li>\n")
         p.append("</ol>\n")
     p.append('<p class="note">Made by <code>huashu report</code>. Densities are pooled (devices × 1000 / '

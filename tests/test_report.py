@@ -287,6 +287,30 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, content: str | None, message
     assert not (tmp_path / "r.html").exists()
 
 
+def test_half_written_last_line_is_left_out(tmp_path: Path, scored: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    text = scored.read_text(encoding="utf-8")
+    path = tmp_path / "running.jsonl"  # a batch run still writing its last line
+    path.write_text(text + '{"id": "next", "spa', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="huashu.report"):
+        assert len(read_scored([path])) == len(lines(scored))
+    assert "half-written" in caplog.text
+    path.write_text('{"id": "next", "spa\n' + text, encoding="utf-8")  # elsewhere: an error
+    with pytest.raises(ReportError, match="line 1: not JSON"):
+        read_scored([path])
+
+
+def test_odd_span_fields_do_not_crash(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps({"id": "o", "chars": 600, "source": "s", "spans": [
+        {"label": "exaggeration", "text": "<最>", "score": "high", "start": "x"},
+        {"label": "not_a_label", "text": "y", "score": 0.5, "start": 3}]}) + "\n", encoding="utf-8")
+    report = build_report([path])
+    assert [lab.id for lab in report.labels] == ["exaggeration", "not_a_label"]
+    assert "not_a_label" in render_markdown(report)
+    assert "&lt;最&gt;" in render_html(report, images={})
+
+
 def test_cli_usage_errors(tmp_path: Path, scored: Path, seed_paths: list[Path]) -> None:
     r = run("report", str(scored))  # HTML needs -o
     assert r.returncode == 2 and "-o report.html" in r.stderr and "Traceback" not in r.stderr
