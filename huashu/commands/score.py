@@ -96,7 +96,7 @@ def score(
         "--threshold", "-t", min=0.0, max=1.0, help="Drop spans scoring below this.")] = None,
     input_path: Annotated[Path | None, typer.Option(
         "--input", help="Batch mode: a corpus (.jsonl/.csv/folder) scored into --output, one JSON line "
-                        "per document (huashu/batch.py).")] = None,
+                        "per document, with its source (huashu/batch.py; read by `huashu report`).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Batch mode: the JSONL file to write (appended to on resume).")] = None,
     title: Annotated[str | None, typer.Option(
