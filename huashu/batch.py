@@ -8,13 +8,19 @@ Input: anything ``huashu.ingest.ingest_file`` reads (.jsonl records with id/titl
 title/text columns, .txt, .html), or a folder of such files. Offsets in the output are code
 points into each document's raw input (for records: ``f"{title}\\n{text}"``, the document text).
 
+Every output line also carries ``"source"``, the outlet the document comes from (for
+`huashu report`): the record's own ``source`` (the CSV column, the JSONL field) when it has one,
+else the first folder under the input folder that holds the file, else the input file's name.
+
 Resume: ids already in the output are skipped, so an interrupted run continues where it stopped;
 a half-written last line (a crash mid-write) is cut off first, nothing else is ever rewritten.
 
 ``engine="ray"`` runs the same detector in Ray Data actors (``map_batches`` with a callable class
 that loads the detector once per actor). Without ``RAY_ADDRESS`` Ray starts locally on this
 machine; with ``RAY_ADDRESS=ray://<head>:10001`` (or ``auto`` on a cluster node) the same call
-runs on a cluster, whose nodes need huashu installed (see the README).
+runs on a cluster, whose nodes need huashu installed (see the README). Ray is an optional extra
+(``pip install 'huashu[ray]'``); without it ``engine="ray"`` fails at once with a BatchError
+saying so.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from huashu.spans import Document
 
 log = logging.getLogger(__name__)
 Engine = Literal["local", "ray"]
+RAY_MISSING = "--engine ray needs the ray extra: pip install 'huashu[ray]'"
 
 
 class BatchError(RuntimeError):
@@ -41,6 +48,7 @@ class BatchError(RuntimeError):
 class Item:
     doc: Document
     raw: str  # the text offsets point into
+    source: str = ""  # the outlet (see the module docstring), written to the output line
 
 
 @dataclass
@@ -51,11 +59,27 @@ class BatchStats:
     output: Path
 
 
+def outlet(doc: Document, path: Path, root: Path) -> str:
+    """Where ``doc`` (read from ``path``, found under the input ``root``) comes from: the record's
+    source column/field, else the first folder below ``root`` holding the file, else its name."""
+    column = doc.meta.get("source")  # CSV column
+    if isinstance(column, str) and column.strip():
+        return column.strip()
+    if doc.meta.get("format") == "record" and doc.source and doc.source != str(path):
+        return doc.source.strip()  # JSONL "source" field (ingest falls back to the path)
+    if root.is_dir():
+        parts = path.relative_to(root).parts
+        if len(parts) > 1:
+            return parts[0]
+    return path.name
+
+
 def read_items(input_path: Path | str) -> list[Item]:
     """Documents of the input file(s) with their raw text; bad files raise BatchError."""
     from huashu.ingest import IngestError, ingest_file, iter_input_files, read_text
 
-    files = list(iter_input_files([Path(input_path)]))
+    root = Path(input_path)
+    files = list(iter_input_files([root]))
     if not files:
         raise BatchError(f"{input_path}: no input files (.jsonl, .csv, .txt, .html)")
     items: list[Item] = []
@@ -71,7 +95,7 @@ def read_items(input_path: Path | str) -> list[Item]:
                 raise BatchError(f"duplicate document id {doc.id!r} in {path} (first in {seen[doc.id]}): "
                                  "ids must be unique for resume to be safe")
             seen[doc.id] = path
-            items.append(Item(doc, doc.text if raw_file is None else raw_file))
+            items.append(Item(doc, doc.text if raw_file is None else raw_file, outlet(doc, path, root)))
     return items
 
 
@@ -112,8 +136,11 @@ def _score_chunk(detector: Any, items: Sequence[Item], labels: list[str] | None,
                  threshold: float | None) -> list[dict[str, Any]]:
     from huashu.scoring import score_documents
 
-    return score_documents(detector, [it.doc for it in items], labels=labels, threshold=threshold,
-                           raw_offsets=True, raw_texts=[it.raw for it in items])
+    results = score_documents(detector, [it.doc for it in items], labels=labels, threshold=threshold,
+                              raw_offsets=True, raw_texts=[it.raw for it in items])
+    for it, result in zip(items, results, strict=True):
+        result["source"] = it.source
+    return results
 
 
 def _chunks(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
@@ -141,19 +168,27 @@ class RayScorer:
         self.threshold = threshold
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        items = [Item(Document.from_dict(json.loads(d)), raw) for d, raw in zip(batch["doc"], batch["raw"],
-                                                                               strict=True)]
+        items = [Item(Document.from_dict(json.loads(d)), raw, str(src))
+                 for d, raw, src in zip(batch["doc"], batch["raw"], batch["source"], strict=True)]
         results = _score_chunk(self.detector, items, self.labels, self.threshold)
         return {"id": [r["id"] for r in results],
                 "result": [json.dumps(r, ensure_ascii=False) for r in results]}
 
 
-def _run_ray(todo: list[Item], detector_spec: str | None, labels: list[str] | None,
-             threshold: float | None, batch_size: int, actors: int | None) -> Iterator[dict[str, Any]]:
+def require_ray() -> Any:
+    """The ``ray`` module, with Ray Data; BatchError naming the extra when it is not installed."""
     try:
         import ray
-    except ImportError:
-        raise BatchError("--engine ray needs Ray: pip install 'ray[data]'") from None
+        import ray.data  # ray without the [data] extra lacks it
+    except ImportError as e:
+        log.debug("import ray failed: %s", e)
+        raise BatchError(RAY_MISSING) from None
+    return ray
+
+
+def _run_ray(todo: list[Item], detector_spec: str | None, labels: list[str] | None,
+             threshold: float | None, batch_size: int, actors: int | None) -> Iterator[dict[str, Any]]:
+    ray = require_ray()
     address = os.environ.get("RAY_ADDRESS")
     started = False
     if not ray.is_initialized():
@@ -169,7 +204,7 @@ def _run_ray(todo: list[Item], detector_spec: str | None, labels: list[str] | No
         ctx.execution_options.preserve_order = True  # output in input order, like the local engine
         ctx.enable_progress_bars = False  # tqdm in score_corpus shows progress
         ds = ray.data.from_items([{"id": it.doc.id, "doc": json.dumps(it.doc.to_dict(), ensure_ascii=False),
-                                   "raw": it.raw} for it in todo])
+                                   "raw": it.raw, "source": it.source} for it in todo])
         n_actors = actors or max(1, min(4, int(ray.available_resources().get("CPU", 1))))
         scored = ds.map_batches(RayScorer, fn_constructor_kwargs={"detector_spec": detector_spec,
                                                                   "labels": labels, "threshold": threshold},
@@ -198,6 +233,8 @@ def score_corpus(input_path: Path | str, output_path: Path | str, detector_spec:
         raise BatchError(f"unknown engine {engine!r} (expected 'local' or 'ray')")
     if batch_size < 1:
         raise BatchError("batch size must be ≥ 1")
+    if engine == "ray":
+        require_ray()  # before anything is read or written
     check_options(labels, threshold)
     input_path, output_path = Path(input_path), Path(output_path)
     if input_path.resolve() == output_path.resolve():

@@ -4,7 +4,7 @@ Each step of the data flow registers its own subcommands from a module in
 ``huashu/commands/`` (``register(app)``), so steps stay independent and heavy libraries
 (torch, transformers, Label Studio SDK) are imported only by the command that runs.
 
-    ingest → labels / studio → dataset → train → eval → export → score / serve / bench
+    ingest → labels / studio → dataset → train → eval → export → score / serve / bench → report
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ log = logging.getLogger("huashu")
 app = typer.Typer(
     name="huashu",
     help="话术 huashu: find rhetorical and propaganda devices in Chinese articles.\n\n"
-    "Data flow: ingest → labels/studio → dataset → train → eval → export → score/serve/bench.",
+    "Data flow: ingest → labels/studio → dataset → train → eval → export → score/serve/bench → report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "huashu.commands.ingest",
     "huashu.commands.labels",
     "huashu.commands.score",
+    "huashu.commands.report",
     "huashu.commands.studio",
     "huashu.commands.base",
     "huashu.commands.model",

@@ -5,7 +5,9 @@
 - a path to an exported model directory: the model detector, optionally with options
   ``"<dir>?precision=fp32|bf16|int8|onnx&batch_size=8&num_threads=2&sources=model"`` (``sources``:
   ``release`` = the model card's per-label choice, or ``model``/``rules``/``union`` for every label);
-- ``None``/``"default"``: the committed release model if present, otherwise the rules detector.
+- ``None``/``"default"``: the committed release model if present, otherwise the rules detector;
+- a Hugging Face Hub id ``owner/name`` (``@revision``; or ``hf:owner/name``) that is not a local
+  path: that exported model, downloaded into the Hub cache (huashu/hub.py), with the same options.
 """
 
 from __future__ import annotations
@@ -55,8 +57,16 @@ def load_detector(spec: str | None = None) -> Detector:
         path_str = str(default_model_dir())
     path = Path(path_str)
     if not (path / "huashu_model.json").exists():
-        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory "
-                            "(one with huashu_model.json)")
+        from huashu.hub import HubError, hub_model_dir, looks_like_hub_id
+
+        if not looks_like_hub_id(path_str):
+            raise DetectorError(f"detector {spec!r}: not 'rules', 'default', an existing model directory "
+                                "(one with huashu_model.json) or a Hub id (owner/name)")
+        try:
+            path = hub_model_dir(path_str)
+        except HubError as e:
+            local = "" if path_str.startswith("hf:") else f"no model directory {path_str} here; as a Hub id: "
+            raise DetectorError(f"detector {spec!r}: {local}{e}") from None
     from huashu.inference import ModelDetector, parse_spec
 
     opts = parse_spec(f"{path}?{query}")[1]

@@ -13,7 +13,11 @@ an exact :class:`~huashu.offsets.OffsetMap` from its cleaned ``text`` back to th
 - ``.csv`` / ``.jsonl`` records: raw = the string ``f"{title}\\n{body}"`` (``meta["raw_layout"]``),
   which is also the document text, so the map is the identity.
 
-Headlines: the first line of ``text`` when detected (``meta["title_span"]``).
+Headlines: the first line of ``text`` when detected (``meta["title_span"]``); how it was found is
+``meta["title_source"]`` (see :data:`TITLE_SOURCES`). A plain-text file with no other headline
+takes its first line as the headline when that line is short, is followed by a blank line and does
+not end like a sentence (the ``first_line`` rule of ``labels/chrome.yaml``): the line stays part of
+the text, so offsets still index the raw file.
 """
 
 from __future__ import annotations
@@ -49,6 +53,17 @@ CSV_REQUIRED = ("title", "text")
 RAW_LAYOUT_RECORD = "title\\ntext"
 
 Format = Literal["text", "html"]
+# How a document's headline was found (``Document.meta["title_source"]``, the result's
+# ``headline.source``):
+TitleSource = Literal["title_field", "option", "html", "page_rule", "first_line"]
+TITLE_SOURCES: dict[str, str] = {
+    "title_field": "given with the text: a record's title column/field, the API's or server's `title`",
+    "option": "given on the command line (`huashu score FILE --title ...`)",
+    "html": "the HTML page's <h1>",
+    "page_rule": "a headline rule of labels/chrome.yaml (e.g. the line after NetEase's navigation bar)",
+    "first_line": "a plain-text file's first line: short, followed by a blank line, not ending like a "
+                  "sentence (labels/chrome.yaml first_line)",
+}
 
 
 class IngestError(Exception):
@@ -98,12 +113,23 @@ class HeadlineRule:
 
 
 @dataclass(frozen=True)
+class FirstLineRule:
+    """Plain text: the first kept line is the headline when it has at most ``max_length``
+    characters, the raw line after it is blank, more text follows, and ``sentence_end`` does not
+    match it (a line ending like a sentence is the opening paragraph, not a headline)."""
+
+    max_length: int = 64
+    sentence_end: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
 class ChromeRules:
     blocks: tuple[BlockRule, ...] = ()
     lines: tuple[LineRule, ...] = ()
     pairs: tuple[PairRule, ...] = ()
     inline: tuple[LineRule, ...] = ()
     headline: tuple[HeadlineRule, ...] = ()
+    first_line: FirstLineRule | None = None  # None: a first line is never taken as the headline
 
 
 def chrome_rules_path() -> Path:
@@ -136,7 +162,19 @@ def parse_chrome_rules(data: dict[str, Any], where: str = "chrome.yaml") -> Chro
             names.add(r["name"])
         return rules
 
+    first_line = None
+    if data.get("first_line") is not None:
+        fl = data["first_line"]
+        if not isinstance(fl, dict):
+            raise ChromeRulesError(f"{where}: first_line must be a mapping (max_length, sentence_end)")
+        try:
+            max_length = int(fl.get("max_length", 64))
+        except (TypeError, ValueError):
+            raise ChromeRulesError(f"{where}: first_line.max_length must be an integer") from None
+        first_line = FirstLineRule(max_length, rx({"name": "first_line", **fl}, "sentence_end", False))
+
     return ChromeRules(
+        first_line=first_line,
         blocks=tuple(BlockRule(r["name"], rx(r, "start"), rx(r, "end", False)) for r in items("blocks")),
         lines=tuple(LineRule(r["name"], rx(r, "pattern")) for r in items("lines")),
         pairs=tuple(PairRule(r["name"], rx(r, "pattern"), rx(r, "next")) for r in items("pairs")),
@@ -204,9 +242,24 @@ class _Cleaned:
     title: str | None
     title_first: bool  # the headline is the first line of the cleaned text
     removed: dict[str, int]
+    title_source: str | None = None  # "page_rule" / "first_line" when found here; None with a hint
 
 
-def _clean(text: str, rules: ChromeRules, title_hint: str | None = None) -> _Cleaned:
+def _first_line_headline(text: str, lines: list[_Line], first_kept: int | None, rule: FirstLineRule,
+                         ) -> bool:
+    """Whether the first kept line is a plain-text headline (see :class:`FirstLineRule`)."""
+    if first_kept is None or first_kept + 1 >= len(lines):
+        return False
+    line = lines[first_kept]
+    if not lines[first_kept + 1].blank or line.cuts or line.hi - line.lo > rule.max_length:
+        return False
+    if rule.sentence_end is not None and rule.sentence_end.search(text[line.lo:line.hi]):
+        return False
+    return any(not ln.blank and not ln.drop for ln in lines[first_kept + 1:])
+
+
+def _clean(text: str, rules: ChromeRules, title_hint: str | None = None,
+           first_line: bool = False) -> _Cleaned:
     lines = _split_lines(text)
     for ln in lines:
         ln.simple = to_simplified(text[ln.lo:ln.hi])
@@ -321,17 +374,23 @@ def _clean(text: str, rules: ChromeRules, title_hint: str | None = None) -> _Cle
     clean_text = "".join(out)
     title: str | None = None
     title_first = False
-    first_line = clean_text.split("\n", 1)[0] if clean_text else ""
+    source: str | None = None
+    top = clean_text.split("\n", 1)[0] if clean_text else ""
     if title_hint:
         title = title_hint.strip()
-        title_first = bool(title) and first_line == title
+        title_first = bool(title) and top == title
     elif headline_line is not None and not lines[headline_line].drop:
         title = text[lines[headline_line].lo:lines[headline_line].hi]
-        title_first = headline_line == first_kept and first_line == title
+        title_first = headline_line == first_kept and top == title
+        source = "page_rule"
     elif headline_text:
         title = headline_text
-        title_first = first_line == title
-    return _Cleaned(clean_text, pos, title or None, title_first, removed)
+        title_first = top == title
+        source = "page_rule"
+    elif first_line and rules.first_line is not None \
+            and _first_line_headline(text, lines, first_kept, rules.first_line):
+        title, title_first, source = top, True, "first_line"
+    return _Cleaned(clean_text, pos, title or None, title_first, removed, source if title else None)
 
 
 def _offset_map(positions: list[int], stretches: dict[int, int] | None = None) -> OffsetMap:
@@ -505,19 +564,26 @@ def _extract_html(raw: str) -> tuple[str, list[int], dict[int, int], str | None]
 
 
 def ingest_text(raw: str, doc_id: str, fmt: Format = "text", source: str = "",
-                title: str | None = None, rules: ChromeRules | None = None) -> Document:
+                title: str | None = None, rules: ChromeRules | None = None,
+                title_source: TitleSource = "title_field") -> Document:
     """Clean one raw article (plain text or HTML source) into a Document with offsets into ``raw``.
 
-    Raises ValueError when no article text is left.
+    ``title`` is the headline when known (``title_source`` says where it came from); otherwise it
+    is found in the page: the HTML ``<h1>``, a chrome.yaml headline rule, or (plain text) the first
+    line. Raises ValueError when no article text is left.
     """
     rules = rules or load_chrome_rules()
+    title = title.strip() if title else None
+    hint_source: str = title_source
     if fmt == "html":
         text, to_raw, stretches, h1 = _extract_html(raw)
+        if not title and h1:
+            hint_source = "html"
         cleaned = _clean(text, rules, title_hint=title or h1)
         positions = [to_raw[p] for p in cleaned.positions]
         raw_ends = {c: stretches[p] for c, p in enumerate(cleaned.positions) if p in stretches}
     elif fmt == "text":
-        cleaned = _clean(raw, rules, title_hint=title)
+        cleaned = _clean(raw, rules, title_hint=title, first_line=True)
         positions = cleaned.positions
         raw_ends = {}
     else:
@@ -525,6 +591,8 @@ def ingest_text(raw: str, doc_id: str, fmt: Format = "text", source: str = "",
     if not cleaned.text.strip():
         raise ValueError("no article text left after removing page chrome")
     meta: dict[str, Any] = {"format": fmt}
+    if cleaned.title:
+        meta["title_source"] = cleaned.title_source or hint_source
     if cleaned.title and cleaned.title_first:
         meta["title_span"] = [0, len(cleaned.title)]
     if cleaned.removed:
@@ -590,6 +658,7 @@ def _record_document(doc_id: str, title: str | None, body: str, source: str,
     meta = {"format": "record", "raw_layout": RAW_LAYOUT_RECORD if title else "text", **meta}
     if title:
         meta["title_span"] = [0, len(title)]
+        meta["title_source"] = "title_field"
     return Document(id=doc_id, text=text, title=title, source=source, meta=meta,
                     offsets=OffsetMap.identity(len(text)))
 
@@ -661,13 +730,21 @@ def _ingest_jsonl(path: Path, text: str) -> list[Document]:
     return docs
 
 
-def ingest_file(path: Path) -> list[Document]:
-    """All documents of one file. Raises IngestError (one line naming the file and the problem)."""
+def ingest_file(path: Path, title: str | None = None, title_source: TitleSource = "option",
+                ) -> list[Document]:
+    """All documents of one file. Raises IngestError (one line naming the file and the problem).
+
+    ``title``: the headline of a .txt/.html file (``huashu score FILE --title``); records
+    (.csv/.jsonl) carry their own titles and refuse one.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(path, f"unsupported file type {suffix or '(none)'!r} "
                                 f"(expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+    if title is not None and suffix in RECORD_SUFFIXES:
+        raise IngestError(path, "a title can be given only for a .txt or .html file "
+                                "(.csv/.jsonl records carry their own titles)")
     text = read_text(path)
     if suffix == ".csv":
         docs = _ingest_csv(path, text)
@@ -678,7 +755,8 @@ def ingest_file(path: Path) -> list[Document]:
         if fmt == "text" and re.match(r"\s*<(!doctype html|html)\b", text, re.I):
             fmt = "html"
         try:
-            doc = ingest_text(text, path.stem, fmt=fmt, source=str(path))
+            doc = ingest_text(text, path.stem, fmt=fmt, source=str(path), title=title,
+                              title_source=title_source)
         except ValueError as e:
             raise IngestError(path, str(e)) from None
         doc.meta["file"] = path.name

@@ -75,6 +75,8 @@ def article_panel(doc: Document, spans: Sequence[Span], result: dict[str, Any],
     head = result.get("headline")
     if head and head.get("clickbait_probability") is not None:
         footer.append(f"  ·  headline clickbait p={head['clickbait_probability']:.2f}")
+        if head.get("source") == "first_line":
+            footer.append(" (headline = the file's first line; --title to give another)", style="dim")
     title = f"[bold]{doc.id}[/bold]  {len(doc.text):,} chars · {len(result['spans'])} devices"
     return Panel(Group(body, Text(), footer), title=title, title_align="left", expand=True)
 

@@ -4,13 +4,16 @@
 
     {"id", "spans": [{"start", "end", "label", "score", "text", "source"}],
      "summary": {label: {"count", "per_1000_chars"}}, "coverage", "article_score",
-     "explanation", "headline": {"text", "clickbait_probability"} | null,
+     "explanation", "headline": {"text", "clickbait_probability", "source"} | null,
      "model": {"id", "version"}, "elapsed_ms", "chars"}
 
 Offsets are code points into the **raw input** when ``raw_offsets`` and the document has an
 offset map (the text the user gave: the file, the submitted text), else into ``doc.text``.
 ``"text"`` is that input's text of the span (pass ``raw_text``; without it the cleaned text of
 the span is used, which is the same characters unless the span crosses removed page chrome).
+
+``headline.source`` says how the headline was found (huashu.ingest.TITLE_SOURCES: "title_field",
+"option", "html", "page_rule", "first_line"; null for a Document built without ingestion).
 
 The article score (0..1, document level) is a saturating weighted density::
 
@@ -33,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from huashu.detector import Detector
-from huashu.spans import Document, Span
+from huashu.spans import Document, Span, text_hash
 from huashu.taxonomy import Taxonomy, load_taxonomy
 
 SATURATION = 5.0
@@ -49,6 +52,11 @@ LABEL_WEIGHTS: dict[str, float] = {
 
 class ScoringError(ValueError):
     """Bad scoring arguments (unknown label, threshold out of range): a message for the user."""
+
+
+def default_doc_id(text: str) -> str:
+    """The id of a submitted text that came without one (server and Python API)."""
+    return "sha256:" + text_hash(text)[:16]
 
 
 def check_options(labels: Iterable[str] | None, threshold: float | None,
@@ -148,7 +156,8 @@ def build_result(detector: Detector, doc: Document, spans: Sequence[Span], *,
         else:
             click = [s.score for s in spans if s.label == "clickbait_title"]
             p_click = max(click) if click else None
-        headline = {"text": doc.title, "clickbait_probability": p_click}
+        headline = {"text": doc.title, "clickbait_probability": p_click,
+                    "source": doc.meta.get("title_source")}
 
     if elapsed_ms is None:
         elapsed_ms = 0.0

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huashu.detector import Detector
-from huashu.spans import Document, text_hash
+from huashu.spans import Document
 from huashu.taxonomy import load_taxonomy
 from serve import ls_backend
 from serve.limits import Limiter, Overloaded, TimedOut
@@ -152,7 +152,9 @@ class NoText(ValueError):
 
 
 def default_id(text: str) -> str:
-    return "sha256:" + text_hash(text)[:16]
+    from huashu.scoring import default_doc_id
+
+    return default_doc_id(text)
 
 
 # --------------------------------------------------------------------------------------------- middleware

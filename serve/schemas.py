@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from huashu.ingest import TITLE_SOURCES, TitleSource
 from huashu.taxonomy import load_taxonomy
 
 
@@ -57,7 +58,10 @@ class DocumentIn(BaseModel):
     text: StrictStr = Field(
         description="The article: plain text, or an HTML fragment with format='html'. Span offsets "
                     "are Python code points into exactly this string.")
-    title: StrictStr | None = Field(default=None, description="The headline, if separate from the text.")
+    title: StrictStr | None = Field(default=None, description=(
+        "The headline, if separate from the text. Without it the headline is found in the text: "
+        "an HTML <h1>, or a plain text's first line when it is short, followed by a blank line and "
+        "does not end like a sentence (the response's headline.source says which)."))
     format: Literal["text", "html"] = "text"
     id: StrictStr | None = Field(default=None, description="Your document id, echoed back.")
 
@@ -115,6 +119,9 @@ class Headline(BaseModel):
     model_config = ConfigDict(extra="allow")
     text: str
     clickbait_probability: float | None
+    source: TitleSource | None = Field(
+        default=None, description="How the headline was found: " + "; ".join(
+            f"{k}: {v}" for k, v in TITLE_SOURCES.items()))
 
 
 class ModelInfo(BaseModel):

@@ -17,11 +17,19 @@ def check_model_spec(spec: str | None) -> None:
     """Fail fast, before binding a port, on a detector spec that cannot load."""
     if spec in (None, "", "default", "rules"):
         return
-    path = Path(spec.split("?", 1)[0])  # "<dir>?precision=fp32": the model side reads the query
-    if not path.exists():
+    path_str = spec.split("?", 1)[0]  # "<dir>?precision=fp32": the model side reads the query
+    if not Path(path_str).exists():
         from huashu.detector import DetectorError
+        from huashu.hub import HubError, hub_model_dir, looks_like_hub_id
 
-        raise DetectorError(f"detector {spec!r}: not 'rules', 'default' or an existing model directory")
+        if looks_like_hub_id(path_str):  # download now, before binding the port (workers read the cache)
+            try:
+                hub_model_dir(path_str)
+            except HubError as e:
+                raise DetectorError(f"detector {spec!r}: {e}") from None
+            return
+        raise DetectorError(f"detector {spec!r}: not 'rules', 'default', an existing model directory "
+                            "or a Hub id (owner/name)")
 
 
 def run_server(settings: Settings) -> None:

@@ -162,6 +162,109 @@ def test_seed_headline_detection(prefix):
     assert raw_line == 3  # the standalone headline line, not the breadcrumb on line 1
 
 
+HEADLINE_SOURCES = {"000": None, "001": "page_rule", "002": "page_rule", "003": None, "004": "page_rule"}
+
+
+@pytest.mark.parametrize("prefix", sorted(HEADLINE_SOURCES))
+def test_seed_headline_source(prefix):
+    """How each seed's headline was found; 000 and 003 open with a sentence and have none."""
+    _, doc = ingest_seed(prefix)
+    assert doc.meta.get("title_source") == HEADLINE_SOURCES[prefix]
+
+
+# --------------------------------------------------------------------------- plain-text first line
+
+ISSUE_TEXT = ("不想谈2件事，中方大规模抛美债\n\n"
+              "有分析人士指出，这是一记釜底抽薪的组合拳。美国是帮凶吗？\n\n第二段。\n")
+
+
+def test_first_line_of_a_plain_text_file_is_its_headline(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text(ISSUE_TEXT, encoding="utf-8")
+    (doc,) = ingest_file(path)
+    assert doc.title == "不想谈2件事，中方大规模抛美债"
+    assert doc.meta["title_source"] == "first_line"
+    assert doc.title_span == (0, len(doc.title))
+    # the headline line stays part of the text; offsets still index the raw file
+    assert doc.text == ("不想谈2件事，中方大规模抛美债\n"
+                        "有分析人士指出，这是一记釜底抽薪的组合拳。美国是帮凶吗？\n第二段。")
+    raw = read_text(path)
+    s, e = doc.offsets.span_to_raw(*doc.title_span)
+    assert (s, e) == (0, len(doc.title)) and raw[s:e] == doc.title
+    i = doc.text.index("釜底抽薪")
+    s, e = doc.offsets.span_to_raw(i, i + 4)
+    assert raw[s:e] == "釜底抽薪"
+
+
+@pytest.mark.parametrize("raw, title", [
+    ("震惊！中方出手了\n\n正文。\n", "震惊！中方出手了"),
+    ("美债还能撑多久？\n\n正文。", "美债还能撑多久？"),  # clickbait headlines end in ？/！
+    ("他说“这是巧合”\n\n正文。", "他说“这是巧合”"),
+    ("  缩进的标题  \n \t \n正文。", "缩进的标题"),
+    ("\ufeff\n\n标题在空行之后\n\n正文。", "标题在空行之后"),
+    ("标题\r\n\r\n正文第一段。\r\n第二段。\r\n", "标题"),  # CRLF
+    ("网易首页 > 网易号 > 正文 申请入驻\n\n分享至\n\n第一行短句\n\n正文。", "第一行短句"),  # after chrome
+])
+def test_first_line_headline_cases(raw, title):
+    doc = ingest_text(raw, "t")
+    assert doc.title == title
+    assert doc.title_span == (0, len(title)) and doc.text.startswith(title)
+    s, e = doc.offsets.span_to_raw(*doc.title_span)
+    assert raw[s:e] == title
+
+
+@pytest.mark.parametrize("raw", [
+    "第一段是一句话。\n\n第二段。",  # sentence-final punctuation
+    "他说：\n\n“我们不去。”",
+    "第一句，\n\n第二句。",
+    "他们回答“好的。”\n\n第二段。",  # 。 inside the closing quote
+    "The first sentence.\n\nThe second.",
+    "不想谈2件事，中方大规模抛美债\n正文紧跟，没有空行。",  # no blank line after it
+    "不想谈2件事，中方大规模抛美债\n\n",  # nothing after it: the whole text, not a headline
+    "一" * 65 + "\n\n正文。",  # too long for a headline
+    "只有一行没有标点",
+])
+def test_no_first_line_headline(raw):
+    doc = ingest_text(raw, "t")
+    assert doc.title is None and doc.title_span is None and "title_source" not in doc.meta
+
+
+def test_given_title_wins_over_the_first_line_and_says_where_it_came_from():
+    doc = ingest_text(ISSUE_TEXT, "t", title="另一个标题")
+    assert doc.title == "另一个标题" and doc.title_span is None
+    assert doc.meta["title_source"] == "title_field"
+    doc = ingest_text(ISSUE_TEXT, "t", title="不想谈2件事，中方大规模抛美债", title_source="option")
+    assert doc.title_span == (0, 15) and doc.meta["title_source"] == "option"
+    html_doc = ingest_text("<h1>网页标题</h1><p>正文。</p>", "h", fmt="html")
+    assert html_doc.meta["title_source"] == "html"
+    # HTML has no first-line rule: a page without <h1> keeps no headline
+    assert ingest_text("<p>短的第一段</p>\n\n<p>正文。</p>", "h", fmt="html").title is None
+
+
+def test_records_say_their_title_came_from_the_title_field(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"id": "a", "title": "标题", "text": "正文。"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"id": "b", "text": "短句\n\n正文。"}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    a, b = ingest_file(path)
+    assert a.meta["title_source"] == "title_field"
+    assert b.title is None  # records are not plain-text files: no first-line guess
+    with pytest.raises(IngestError, match=r"only for a \.txt or \.html file"):
+        ingest_file(path, title="x")
+
+
+def test_first_line_rule_is_configurable():
+    rules = parse_chrome_rules({"first_line": {"max_length": 4, "sentence_end": "！$"}})
+    assert ingest_text("四个字的\n\n正文。", "t", rules=rules).title == "四个字的"
+    assert ingest_text("五个字的题\n\n正文。", "t", rules=rules).title is None
+    assert ingest_text("震惊！\n\n正文。", "t", rules=rules).title is None
+    assert ingest_text("短句\n\n正文。", "t", rules=parse_chrome_rules({})).title is None  # no rule: off
+    with pytest.raises(ValueError, match=r"first_line\.max_length must be an integer"):
+        parse_chrome_rules({"first_line": {"max_length": "many"}})
+    with pytest.raises(ValueError, match="bad sentence_end regex"):
+        parse_chrome_rules({"first_line": {"sentence_end": "("}})
+
+
 @pytest.mark.parametrize("prefix", sorted(ARTICLE))
 def test_seed_offsets_round_trip(prefix):
     raw, doc = ingest_seed(prefix)

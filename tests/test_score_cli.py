@@ -83,6 +83,81 @@ def test_headlines_in_json(seed_json):
     assert "clickbait_title" in labels_004
 
 
+def test_seed_headline_sources_in_json(seed_json):
+    heads = {r["id"][:3]: r["headline"] for r in seed_json}
+    assert heads["000"] is None and heads["003"] is None  # both open with a sentence: no headline
+    assert {k: v["source"] for k, v in heads.items() if v} == {"001": "page_rule", "002": "page_rule",
+                                                              "004": "page_rule"}
+
+
+ISSUE_FILE = "不想谈2件事，中方大规模抛美债\n\n有分析人士指出，这是一记釜底抽薪的组合拳。美国是帮凶吗？\n"
+
+
+def test_headline_on_the_first_line_of_a_text_file(tmp_path):
+    """Issue 16 §3: a short first line + blank line is the headline, so the clickbait check runs."""
+    path = tmp_path / "a.txt"
+    path.write_text(ISSUE_FILE, encoding="utf-8")
+    out = run_score(str(path), "--json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (r,) = _lines(out.stdout)
+    assert r["headline"]["text"] == "不想谈2件事，中方大规模抛美债"
+    assert r["headline"]["source"] == "first_line"
+    assert r["headline"]["clickbait_probability"] is not None
+    assert r["chars"] == len(ISSUE_FILE.strip()) - 1  # the blank line goes, the headline line stays
+    for sp in r["spans"]:
+        assert ISSUE_FILE[sp["start"]:sp["end"]] == sp["text"]
+    assert "vague_authority" in {sp["label"] for sp in r["spans"]}
+
+
+def test_title_option_for_one_file(tmp_path):
+    body = tmp_path / "body.txt"
+    body.write_text("有分析人士指出，这是一记釜底抽薪的组合拳。\n", encoding="utf-8")
+    out = run_score(str(body), "--json", "--title", "震惊！中方竟然出手了", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (r,) = _lines(out.stdout)
+    assert r["headline"]["text"] == "震惊！中方竟然出手了" and r["headline"]["source"] == "option"
+    assert r["headline"]["clickbait_probability"] >= 0.5
+    raw = body.read_text(encoding="utf-8")
+    assert all(raw[sp["start"]:sp["end"]] == sp["text"] for sp in r["spans"])
+    # without --title the file has no headline
+    (plain,) = _lines(run_score(str(body), "--json", tmp_path=tmp_path).stdout)
+    assert plain["headline"] is None
+    # --title overrides a first-line headline; when it is that line, the line is the headline span
+    a = tmp_path / "a.txt"
+    a.write_text(ISSUE_FILE, encoding="utf-8")
+    (same,) = _lines(run_score(str(a), "--json", "--title", "不想谈2件事，中方大规模抛美债",
+                               tmp_path=tmp_path).stdout)
+    assert same["headline"]["source"] == "option"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["seeds/000_1187af2e36dfae89.txt", "seeds/003_b44ff1be5c804f79.txt"], "one article file; got 2"),
+    (["seeds"], "not a folder"),
+    (["records.jsonl"], "applies to a .txt or .html file"),
+])
+def test_title_option_errors(tmp_path, args, message):
+    (tmp_path / "records.jsonl").write_text('{"id": "a", "text": "正文。"}\n', encoding="utf-8")
+    args = [str(tmp_path / a) if a == "records.jsonl" else a for a in args]
+    out = run_score(*args, "--json", "--title", "标题", tmp_path=tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert out.stdout == "" and "Traceback" not in out.stderr
+    empty = run_score(args[0], "--title", " ", tmp_path=tmp_path)
+    assert empty.returncode == 2 and "--title is empty" in empty.stderr
+
+
+def test_unreachable_hub_id_is_a_one_line_error(tmp_path):
+    """A Hub id as --detector: here the Hub is unreachable (or the repo does not exist)."""
+    env_home = tmp_path / "hf"
+    out = subprocess.run([sys.executable, "-m", "huashu.cli", "score", str(SEEDS[0]), "--json",
+                          "--detector", "huashu-test/no-such-model"], capture_output=True, text=True,
+                         cwd=REPO, timeout=300, env={**os.environ, "HF_HOME": str(env_home)})
+    assert out.returncode == 2, out.stderr
+    assert "huashu-test/no-such-model" in out.stderr and "Hub" in out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("huashu: error:")]
+    assert len(errors) == 1
+
+
 def test_human_output_highlights_and_mentions_the_rules_fallback(tmp_path):
     out = run_score(*map(str, SEEDS), tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -52,14 +52,17 @@ def _file_raw(path: Path, docs: list[Document]) -> str | None:
 
 
 def score_files(files: list[Path], detector: Any, *, labels: list[str] | None = None,
-                threshold: float | None = None, errors: list[str] | None = None):
-    """Yield a :class:`Scored` per document of every file; bad files are reported in ``errors``."""
+                threshold: float | None = None, errors: list[str] | None = None,
+                title: str | None = None):
+    """Yield a :class:`Scored` per document of every file; bad files are reported in ``errors``.
+
+    ``title``: the headline of the (one) .txt/.html file, as given by ``--title``."""
     from huashu.ingest import IngestError, ingest_file, iter_input_files
     from huashu.scoring import build_result
 
     for path in iter_input_files(files):
         try:
-            docs = ingest_file(path)
+            docs = ingest_file(path, title=title, title_source="option")
             file_raw = _file_raw(path, docs)
         except IngestError as e:
             if errors is not None:
@@ -82,7 +85,8 @@ def score(
         help="Article files (.txt .html .jsonl .csv) or folders.", show_default=False)] = None,
     detector_spec: Annotated[str | None, typer.Option(
         "--detector", "-d",
-        help="'rules', a model directory, or 'default' (the release model if present, else the rules).",
+        help="'rules', a model directory, a Hugging Face Hub id (owner/name), or 'default' (the release "
+             "model if present, else the rules).",
     )] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="One JSON object per document on stdout, nothing else.")] = False,
@@ -92,18 +96,23 @@ def score(
         "--threshold", "-t", min=0.0, max=1.0, help="Drop spans scoring below this.")] = None,
     input_path: Annotated[Path | None, typer.Option(
         "--input", help="Batch mode: a corpus (.jsonl/.csv/folder) scored into --output, one JSON line "
-                        "per document (huashu/batch.py).")] = None,
+                        "per document, with its source (huashu/batch.py; read by `huashu report`).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Batch mode: the JSONL file to write (appended to on resume).")] = None,
+    title: Annotated[str | None, typer.Option(
+        "--title", help="The headline of the one .txt/.html file scored (otherwise found in the file: "
+                        "the HTML <h1>, or a short first line followed by a blank line).")] = None,
     engine: Annotated[str, typer.Option(
-        "--engine", help="Batch mode: 'local' or 'ray' (Ray Data; RAY_ADDRESS for a cluster).")] = "local",
+        "--engine", help="Batch mode: 'local' or 'ray' (Ray Data, RAY_ADDRESS for a cluster; needs the "
+                         "ray extra: pip install 'huashu[ray]').")] = "local",
     resume: Annotated[bool, typer.Option(
         "--resume/--no-resume", help="Batch mode: skip ids already in --output.")] = True,
 ) -> None:
     """Find rhetorical devices in articles: highlighted in the terminal, or --json lines.
 
-    Offsets in --json are code points into the raw input file. Bad files get one error line each
-    (on stderr); the others are still scored and the exit code is 1.
+    Offsets in --json are code points into the raw input file; ``headline.source`` says how the
+    headline was found. Bad files get one error line each (on stderr); the others are still scored
+    and the exit code is 1.
     """
     from huashu.errors import UserError
     from huashu.scoring import ScoringError, check_options
@@ -113,15 +122,20 @@ def score(
     except ScoringError as e:
         raise UserError(str(e)) from None
     if input_path is not None or output is not None:
+        if title is not None:
+            raise UserError("--title is for one article file, not batch mode (--input/--output)")
         _score_batch(input_path, output, detector_spec, engine, resume, labels or None, threshold, files)
         return
     if not files:
         raise UserError("give article files, or --input CORPUS --output SCORED.jsonl")
+    if title is not None:
+        _check_title(title, files)
     detector, note = _load(detector_spec)
     errors: list[str] = []
     results = []
     if json_out:  # stdout is for JSON only; load_detector already logged the fallback on stderr
-        for item in score_files(files, detector, labels=labels or None, threshold=threshold, errors=errors):
+        for item in score_files(files, detector, labels=labels or None, threshold=threshold, errors=errors,
+                                title=title):
             sys.stdout.write(json.dumps(item.result, ensure_ascii=False) + "\n")
             sys.stdout.flush()
             results.append(item.result)
@@ -134,7 +148,8 @@ def score(
         else:
             console.print(f"Detector: {detector.name} {detector.version}")
         console.print(render.legend())
-        for item in score_files(files, detector, labels=labels or None, threshold=threshold, errors=errors):
+        for item in score_files(files, detector, labels=labels or None, threshold=threshold, errors=errors,
+                                title=title):
             console.print(render.article_panel(item.doc, item.spans, item.result))
             results.append(item.result)
         if results:
@@ -146,6 +161,24 @@ def score(
         raise typer.Exit(1)
     if not results:
         raise UserError("no documents to score")
+
+
+def _check_title(title: str, files: list[Path]) -> None:
+    """``--title`` names the headline of exactly one .txt/.html file."""
+    from huashu.cli import UserError
+    from huashu.ingest import TEXT_SUFFIXES
+
+    if not title.strip():
+        raise UserError("--title is empty: give the headline, or leave --title out")
+    if "\n" in title.strip():
+        raise UserError("--title is one line (the headline)")
+    if len(files) != 1:
+        raise UserError(f"--title is the headline of one article file; got {len(files)} paths")
+    if files[0].is_dir():
+        raise UserError(f"--title is the headline of one article file, not a folder ({files[0]})")
+    if files[0].suffix.lower() not in TEXT_SUFFIXES:
+        raise UserError(f"--title applies to a .txt or .html file, not {files[0].name!r} "
+                        "(.csv/.jsonl records carry their own titles)")
 
 
 def _score_batch(input_path: Path | None, output: Path | None, detector_spec: str | None, engine: str,

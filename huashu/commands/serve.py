@@ -19,8 +19,8 @@ def serve_command(
         help="uvicorn worker processes [env HUASHU_WORKERS, default 1].")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", "--detector",
-        help="Detector: 'rules', a model directory (optionally '<dir>?precision=fp32'), or 'default' "
-             "[env HUASHU_MODEL].")] = None,
+        help="Detector: 'rules', a model directory (optionally '<dir>?precision=fp32'), a Hugging Face "
+             "Hub id (owner/name), or 'default' [env HUASHU_MODEL].")] = None,
     max_chars: Annotated[int | None, typer.Option(
         help="Largest document in characters; more → 413 [env HUASHU_MAX_CHARS, default 200000].")] = None,
     max_batch: Annotated[int | None, typer.Option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,7 @@ def test_cli_score_input_output_csv(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_engine_matches_local(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]')")
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'huashu[ray]')")
     src = write_jsonl(tmp_path / "corpus.jsonl", RECORDS[:3])
     local = tmp_path / "local.jsonl"
     distributed = tmp_path / "ray.jsonl"
@@ -108,3 +109,37 @@ def test_ray_engine_matches_local(tmp_path: Path) -> None:
     stats = score_corpus(src, distributed, "rules", engine="ray", batch_size=2, actors=1, progress=False)
     assert stats.scored == 3
     assert [comparable(r) for r in read_lines(distributed)] == [comparable(r) for r in read_lines(local)]
+
+
+RAY_HINT = "--engine ray needs the ray extra: pip install 'huashu[ray]'"
+
+
+def test_ray_engine_without_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    src = write_jsonl(tmp_path / "corpus.jsonl", RECORDS)
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(BatchError) as e:
+        score_corpus(src, out, "rules", engine="ray", progress=False)
+    assert str(e.value) == RAY_HINT
+    assert not out.exists()  # failed before anything was written
+
+
+def test_cli_ray_engine_without_ray_is_one_error_line(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "corpus.jsonl", RECORDS)
+    no_ray = "import sys; sys.modules['ray'] = None; from huashu.cli import main; main()"
+    r = subprocess.run([sys.executable, "-c", no_ray, "score", "--input", str(src), "--output",
+                        str(tmp_path / "out.jsonl"), "--engine", "ray"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert f"huashu: error: {RAY_HINT}" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_ray_is_an_optional_extra_and_in_dev() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(d.startswith("ray") for d in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert extras["ray"] == ["ray[data]>=2.40"]
+    assert "ray[data]>=2.40" in extras["dev"]

@@ -304,7 +304,7 @@ def test_serve_cli_rejects_missing_model(tmp_path) -> None:
     r = subprocess.run([*HUASHU, "serve", "--detector", str(tmp_path / "nope")],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert "not 'rules', 'default' or an existing model directory" in r.stderr
+    assert "not 'rules', 'default', an existing model directory" in r.stderr
     assert "Traceback" not in r.stderr
 
 
