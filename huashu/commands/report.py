@@ -30,7 +30,7 @@ def report(
     The HTML page is self-contained (matplotlib charts embedded as SVG): it opens offline.
     It needs matplotlib (the 'report' extra of huashu); --markdown does not.
     """
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.report import ReportError, write_report
 
     if output is None and not markdown:

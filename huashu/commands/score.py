@@ -165,7 +165,7 @@ def score(
 
 def _check_title(title: str, files: list[Path]) -> None:
     """``--title`` names the headline of exactly one .txt/.html file."""
-    from huashu.cli import UserError
+    from huashu.errors import UserError
     from huashu.ingest import TEXT_SUFFIXES
 
     if not title.strip():
