@@ -518,9 +518,9 @@ class ModelDetector:
 
     def _rules_detector(self) -> Any:
         if self._rules is None:
-            from huashu.detector import load_detector
+            from huashu.rules import RulesDetector
 
-            self._rules = load_detector("rules")
+            self._rules = RulesDetector()
         return self._rules
 
     def detect_batch(

@@ -33,15 +33,8 @@ TRAIN = next(name for name, folder in PACKAGES.items() if folder == "train")
 SERVE = next(name for name, folder in PACKAGES.items() if folder == "serve")
 LAYOUT = {"huashu": "huashu", "train": "train", "serve": "serve"}  # the graph builder's own checks
 
-# Circles the lead engineer is still breaking, as pairs of modules whose strongly connected
-# component may stay (a component is allowed only if it is exactly one of these pairs).
-# huashu.detector.load_detector imports huashu.inference (ModelDetector, parse_spec) for a model
-# spec, and huashu.inference.ModelDetector._rules_detector imports huashu.detector.load_detector back
-# to build load_detector("rules"). Fix: build huashu.rules.RulesDetector() there directly (what
-# load_detector("rules") returns), then empty this list.
-ALLOWED_CYCLES: list[frozenset[str]] = [
-    frozenset({"huashu.detector", "huashu.inference"}),
-]
+# Circles allowed to stay: none (a component is allowed only if it is exactly one of these sets).
+ALLOWED_CYCLES: list[frozenset[str]] = []
 
 
 def project_modules(root: Path = REPO, packages: Mapping[str, str] = PACKAGES) -> dict[str, Path]:
