@@ -39,6 +39,17 @@ class DetectorError(RuntimeError):
     """A detector could not be loaded; the message says why and what to do."""
 
 
+def _is_spancat(path: Path) -> bool:
+    """A span-classifier model directory (``huashu.spancat``) rather than a token tagger's."""
+    import json
+
+    try:
+        meta = json.loads((path / "huashu_model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and str(meta.get("format", "")).startswith("huashu-spancat/")
+
+
 def load_detector(spec: str | None = None) -> Detector:
     if spec in (None, "", "default"):
         model_dir = default_model_dir()
@@ -70,11 +81,17 @@ def load_detector(spec: str | None = None) -> Detector:
     from huashu.inference import ModelDetector, parse_spec
 
     opts = parse_spec(f"{path}?{query}")[1]
+    if _is_spancat(path):
+        from huashu.spancat import SpanCatDetector
+
+        cls: type = SpanCatDetector
+    else:
+        cls = ModelDetector
     unknown = set(opts) - set(MODEL_OPTIONS)
     if unknown:
         raise DetectorError(f"detector {spec!r}: unknown option(s) {', '.join(sorted(unknown))} "
                             f"({', '.join(MODEL_OPTIONS)})")
     try:
-        return ModelDetector(path, **opts)  # type: ignore[arg-type]
+        return cls(path, **opts)
     except (ValueError, FileNotFoundError, ImportError) as e:
         raise DetectorError(f"detector {spec!r}: {e}") from None

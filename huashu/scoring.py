@@ -150,8 +150,11 @@ def build_result(detector: Detector, doc: Document, spans: Sequence[Span], *,
     headline = None
     p_click: float | None = None
     if doc.title:
+        doc_fn = getattr(detector, "clickbait_probability_doc", None)  # headline + body lead
         prob_fn = getattr(detector, "clickbait_probability", None)
-        if callable(prob_fn):
+        if callable(doc_fn):
+            p_click = doc_fn(doc)
+        elif callable(prob_fn):
             p_click = prob_fn(doc.title)
         else:
             click = [s.score for s in spans if s.label == "clickbait_title"]

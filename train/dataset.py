@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from huashu.annotations import AnnotationRecord, read_records, training_records
 from huashu.inference import char_targets, encode_text, title_of, windows, with_specials
-from huashu.paths import annotations_dir, hancd_dir
+from huashu.paths import annotations_dir, hancd_dir, labels_dir
 from huashu.spans import Document, Span, validate_spans
 from huashu.taxonomy import load_taxonomy
 
@@ -129,6 +130,31 @@ def load_gold(directory: Path | None = None) -> list[Example]:
         out.append(Example(doc, sorted(r.spans), r.corpus))
     log.info("gold: %d documents, %d spans from %s", len(out), sum(len(e.spans) for e in out), directory)
     return out
+
+
+def _splits(path: Path | None = None) -> dict[str, Any]:
+    path = path or labels_dir() / "splits.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    return data
+
+
+def test_split_ids(path: Path | None = None) -> set[str]:
+    """The frozen test articles (``test:`` in labels/splits.yaml): never trained on, tuned on or
+    read for errors; `huashu eval` scores them once per release."""
+    out: set[str] = set()
+    for ids in (_splits(path).get("test") or {}).values():
+        out.update(str(i) for i in ids or [])
+    return out
+
+
+def rules_dev_ids(path: Path | None = None) -> set[str]:
+    """Articles the rules were revised on (``rules_dev`` in labels/splits.yaml): the rules' scores
+    there are training scores, so per-label source choices are made on the other articles."""
+    return {str(i) for i in _splits(path).get("rules_dev") or []}
 
 
 def load_hancd(directory: Path | None = None) -> list[Document]:
@@ -351,8 +377,13 @@ def load_corpus(
         except FileNotFoundError as e:
             log.warning("%s: no weak split and no HanCD headlines", e)
             hancd_docs = []
-    weak = weak_examples(hancd_docs, gold, args.weak_max_docs, args.seed) if args.weak and hancd_docs else []
-    heads = headlines_from(hancd_docs, gold, headline_label())
+    # the frozen test split never reaches training: not as gold, not as weak labels, not as headlines
+    test_ids = test_split_ids()
+    everything = list(gold)
+    gold = [e for e in gold if e.doc.id not in test_ids]
+    weak = (weak_examples(hancd_docs, everything, args.weak_max_docs, args.seed)
+            if args.weak and hancd_docs else [])
+    heads = headlines_from([d for d in hancd_docs if d.id not in test_ids], gold, headline_label())
     if args.headline_max:
         heads = sorted(heads, key=lambda h: _key(args.seed, h.doc_id))[: args.headline_max]
     return Corpus(gold, weak, heads, span_labels())

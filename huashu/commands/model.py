@@ -20,7 +20,8 @@ from huashu.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CONFIG_HELP = "YAML config: a path or a name in train/configs/ (tiny, full)."
+CONFIG_HELP = ("YAML config: a path or a name in train/configs/ (spancat, spancat-tiny: the span "
+               "classifier; full, tiny: the token tagger).")
 SET_HELP = "Override a config value: section.key=value (repeatable), e.g. --set train.epochs=2."
 
 
@@ -35,6 +36,17 @@ def _user_errors() -> Iterator[None]:
         raise
     except (FileNotFoundError, ValueError, ImportError, KeyError) as e:
         raise UserError(str(e) or e.__class__.__name__) from None
+
+
+def _spancat(config: str, overrides: list[str] | None):
+    """The span-classifier config when ``config`` names one (``arch: spancat``), else None."""
+    from train.spancat import is_spancat, load_spancat_config
+    from train.train import CONFIG_DIR
+
+    p = Path(config)
+    if not p.exists() and (CONFIG_DIR / f"{config}.yaml").exists():
+        p = CONFIG_DIR / f"{config}.yaml"
+    return load_spancat_config(p, overrides or []) if p.exists() and is_spancat(p) else None
 
 
 def _config(config: str, overrides: list[str] | None, out: Path | None):
@@ -101,9 +113,25 @@ def register(app: typer.Typer) -> None:
                 "no test split, a small validation split for thresholds.",
             ),
         ] = False,
+        eval_summary: Annotated[
+            Path | None,
+            typer.Option("--eval", help="spancat: summary.json of `huashu eval` (per-label model/rules "
+                                        "choice, headline C)."),
+        ] = None,
     ) -> None:
-        """Fine-tune the encoder (token heads + headline head) from a YAML config."""
+        """Train from a YAML config: the span classifier (spancat configs: on every gold article
+        outside the frozen test split, written to <out>/model) or the fine-tuned token tagger."""
         with _user_errors():
+            sc = _spancat(config, overrides)
+            if sc is not None:
+                from train.spancat import export, run_command
+
+                model_dir = (out or sc.out_dir) / "model"
+                meta = export(sc, model_dir, eval_summary, command=run_command())
+                typer.echo(json.dumps({"model_dir": str(model_dir), "thresholds": meta["thresholds"],
+                                       "label_sources": meta["label_sources"],
+                                       "seconds": meta["training"]["seconds"]}, ensure_ascii=False, indent=2))
+                return
             from train.train import run
 
             cfg = _config(config, overrides, out)
@@ -127,9 +155,31 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--baselines-only", help="Skip the model (rules + TF-IDF only).")
         ] = False,
         folds: Annotated[int, typer.Option("--folds", help="Override cv.folds.")] = 0,
+        test: Annotated[bool, typer.Option(
+            "--test", help="spancat: also score the frozen test split (labels/splits.yaml), once per release."
+        )] = False,
     ) -> None:
         """Cross-validate model and baselines by article; write report.md, summary.json, report.json."""
         with _user_errors():
+            sc = _spancat(config, overrides)
+            if sc is not None:
+                from train.spancat import evaluate as sc_evaluate
+                from train.spancat import run_command
+
+                if folds:
+                    sc.folds = folds
+                out_dir = out or sc.out_dir / "eval"
+                summary = sc_evaluate(sc, out_dir, score_test=test, command=run_command())
+                res = {"out": str(out_dir),
+                       "cv_partial_micro_f1": {k: v["micro"]["partial_f1"]
+                                               for k, v in summary["cv"]["scores"].items()},
+                       "headline_accuracy": summary["headline"]["encoder_lr"]["accuracy"],
+                       "seconds": summary["seconds"]}
+                if "test" in summary:
+                    res["test_partial_micro_f1"] = {k: round(float(v["micro"]["partial_f1"]), 4)
+                                                    for k, v in summary["test"]["scores"].items()}
+                typer.echo(json.dumps(res, ensure_ascii=False, indent=2))
+                return
             from train.evaluate import evaluate
 
             cfg = _config(config, overrides, None)

@@ -104,7 +104,7 @@ def score(
                         "the HTML <h1>, or a short first line followed by a blank line).")] = None,
     engine: Annotated[str, typer.Option(
         "--engine", help="Batch mode: 'local' or 'ray' (Ray Data, RAY_ADDRESS for a cluster; needs the "
-                         "ray extra: pip install 'huashu[ray]').")] = "local",
+                         "ray extra: pip install 'huashu\\[ray]').")] = "local",
     resume: Annotated[bool, typer.Option(
         "--resume/--no-resume", help="Batch mode: skip ids already in --output.")] = True,
 ) -> None:

@@ -47,6 +47,7 @@ def workspace(tmp_path_factory, base_dir, seed_docs, seed_paths):
     root = tmp_path_factory.mktemp("pipeline")
     labels = root / "labels"
     shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))
+    (labels / "splits.yaml").write_text("test: {}\n", encoding="utf-8")  # no frozen split in this workspace
     rules = load_detector("rules")
     records = []
     for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True):

@@ -1,0 +1,580 @@
+"""The span classifier detector (spaCy ``spancat`` design): suggest candidate spans, label them.
+
+Core (not train/): ``huashu score``, the server and Label Studio pre-annotations load it without
+importing training code. Training, cross-validation and export are in ``train/spancat.py``.
+
+Data flow for one document:
+
+1. **Encoder features.** The text (normalised to simplified, same length) is tokenised by the
+   encoder's own fast tokenizer (sentencepiece pieces for e5: single characters would be input the
+   encoder never saw in pretraining), cut into overlapping windows (nothing truncated), and the
+   hidden states of the configured layers are concatenated per token (windows merged by mean).
+   Each token keeps the code-point range it came from (``offset_mapping``).
+2. **Candidates** from the suggesters (:mod:`huashu.suggest`).
+3. **Candidate features**: the mean of the span's token features, its first and last token, the
+   mean of its sentence (context), plus dense features (:func:`dense_features`): which suggesters
+   proposed it, length, position, the rules' hits per label, idiom / charged-word lexicon hits,
+   jieba POS classes.
+4. **Classifier**: a small MLP, one sigmoid per span label (labels may overlap).
+5. **Decoding** per label: candidates at or above the label's threshold, greedy same-label
+   non-maximum suppression (no two spans of one label overlap), the taxonomy's precedence
+   (``yields_to``), trimmed edges.
+
+The headline head (clickbait) is logistic regression over encoder features of the headline and
+the body's lead, applied to the document's title line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from huashu.normalize import to_simplified
+from huashu.rules import RulesDetector, apply_precedence, trim
+from huashu.spans import Document, Span, text_hash
+from huashu.suggest import POS_CLASSES, Candidates, SuggestContext, charged_words, idioms, suggest
+
+log = logging.getLogger(__name__)
+
+FORMAT = "huashu-spancat/1"
+MODEL_JSON = "huashu_model.json"
+HEAD_FILE = "spancat_head.safetensors"
+DEFAULT_LAYERS = (4, 8, 12)
+SPAN_SOURCES = ("model", "rules", "union")
+
+
+# --------------------------------------------------------------------------------------------
+# encoder features
+
+
+@dataclass
+class TokenFeatures:
+    """One document's token features ``[n, D]`` (float16/32) and each token's [start, end) in the
+    text. Tokens that cover no character of their own (sentencepiece's bare ``▁``) are left out."""
+
+    feats: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def token_range(self, start: int, end: int) -> tuple[int, int]:
+        """[a, b) of the tokens overlapping [start, end) (a == b if none)."""
+        a = int(np.searchsorted(self.ends, start, side="right"))
+        b = int(np.searchsorted(self.starts, end, side="left"))
+        return a, max(a, b)
+
+
+def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Windows ``[a, b)`` of at most ``size`` tokens, overlapping by ``stride``, covering all."""
+    if n == 0:
+        return []
+    out, a = [], 0
+    while True:
+        b = min(a + size, n)
+        out.append((a, b))
+        if b >= n:
+            return out
+        a = b - stride
+
+
+class Encoder:
+    """A Hugging Face encoder + its fast tokenizer, giving per-token hidden states of chosen
+    layers (0 = embeddings). ``precision``: fp32 or bf16 (weights and activations)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        layers: Sequence[int] = DEFAULT_LAYERS,
+        precision: str = "bf16",
+        max_length: int = 256,
+        stride: int = 64,
+        batch_size: int = 16,
+    ) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ValueError(f"{path}: a fast tokenizer is needed (offset mappings)")
+        self.model = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
+        n_layers = self.model.config.num_hidden_layers
+        bad = [x for x in layers if not 0 <= x <= n_layers]
+        if bad:
+            raise ValueError(f"layers {bad} outside 0..{n_layers} of {path}")
+        self.layers = tuple(int(x) for x in layers)
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision {precision!r}: fp32 or bf16")
+        self.precision = precision
+        if precision == "bf16":
+            self.model = self.model.to(torch.bfloat16)
+        self.max_length, self.stride, self.batch_size = int(max_length), int(stride), int(batch_size)
+        self.hidden = int(self.model.config.hidden_size)
+        self._space = self.tokenizer.convert_tokens_to_ids("▁")
+        cls_id = self.tokenizer.cls_token_id
+        self._cls = cls_id if cls_id is not None else self.tokenizer.bos_token_id
+        sep_id = self.tokenizer.sep_token_id
+        self._sep = sep_id if sep_id is not None else self.tokenizer.eos_token_id
+        self._pad = self.tokenizer.pad_token_id or 0
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self.hidden * len(self.layers)
+
+    def tokenize(self, text: str) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+        enc = self.tokenizer(
+            to_simplified(text),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,
+        )
+        ids = [int(i) for i in enc["input_ids"]]
+        off = np.array(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        keep = (off[:, 1] > off[:, 0]) & (np.array(ids) != self._space) if ids else np.zeros(0, bool)
+        return ids, off[:, 0], off[:, 1], keep
+
+    def features(self, texts: Sequence[str]) -> list[TokenFeatures]:
+        """Token features of each text (all windows of all texts batched by length)."""
+        import torch
+
+        toks = [self.tokenize(t) for t in texts]
+        size = self.max_length - 2
+        jobs = [
+            (i, a, b) for i, (ids, *_r) in enumerate(toks) for a, b in windows(len(ids), size, self.stride)
+        ]
+        order = sorted(range(len(jobs)), key=lambda j: jobs[j][2] - jobs[j][1], reverse=True)
+        outs: dict[int, np.ndarray] = {}
+        with self._lock, torch.inference_mode():
+            for k in range(0, len(order), self.batch_size):
+                chunk = order[k : k + self.batch_size]
+                width = max(jobs[j][2] - jobs[j][1] for j in chunk) + 2
+                ids = torch.full((len(chunk), width), self._pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for r, j in enumerate(chunk):
+                    i, a, b = jobs[j]
+                    row = [self._cls, *toks[i][0][a:b], self._sep]
+                    ids[r, : len(row)] = torch.tensor(row)
+                    mask[r, : len(row)] = 1
+                hs = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+                cat = torch.cat([hs[x] for x in self.layers], -1).float().numpy()
+                for r, j in enumerate(chunk):
+                    _, a, b = jobs[j]
+                    outs[j] = cat[r, 1 : 1 + b - a]
+        result = []
+        for i, (ids, starts, ends, keep) in enumerate(toks):
+            n = len(ids)
+            acc = np.zeros((n, self.dim), dtype=np.float32)
+            cnt = np.zeros((n, 1), dtype=np.float32)
+            for j, (ii, a, b) in enumerate(jobs):
+                if ii == i:
+                    acc[a:b] += outs[j]
+                    cnt[a:b] += 1
+            feats = acc / np.maximum(cnt, 1)
+            result.append(TokenFeatures(feats[keep], starts[keep], ends[keep]))
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# candidate features
+
+
+def dense_names(suggesters: Sequence[str], labels: Sequence[str]) -> list[str]:
+    return (
+        [f"kind:{k}" for k in suggesters]
+        + [
+            "log_chars",
+            "log_tokens",
+            "rel_pos",
+            "in_title",
+            "ends_question",
+            "in_quotes",
+            "whole_sentence",
+            "whole_clause",
+            "idiom",
+            "negative",
+            "degree",
+            "disgust_anger",
+        ]
+        + [f"rule_cover:{lb}" for lb in labels]
+        + [f"rule_exact:{lb}" for lb in labels]
+        + [f"pos:{p}" for p in POS_CLASSES]
+    )
+
+
+def dense_features(
+    ctx: SuggestContext,
+    cands: Candidates,
+    suggesters: Sequence[str],
+    labels: Sequence[str],
+    tf: TokenFeatures,
+) -> np.ndarray:
+    """Per candidate: suggester kinds, size, position, rule and lexicon hits, POS classes."""
+    text, n_text = ctx.text, max(1, len(ctx.text))
+    names = dense_names(suggesters, labels)
+    out = np.zeros((len(cands), len(names)), dtype=np.float32)
+    kind_ix = {k: i for i, k in enumerate(suggesters)}
+    base = len(suggesters)
+    lab_ix = {lb: i for i, lb in enumerate(labels)}
+    rc0 = base + 12
+    re0 = rc0 + len(labels)
+    pos0 = re0 + len(labels)
+    pos_ix = {p: i for i, p in enumerate(POS_CLASSES)}
+    title = ctx.doc.title_span
+    sent_set = set(ctx.sentences)
+    clause_set = set(ctx.clauses)
+    lex = charged_words()
+    idiom_set = idioms()
+    # per-character arrays: rule coverage per label, quote depth, word POS / lexicon flags
+    cover = np.zeros((len(labels), len(text) + 1), dtype=np.float32)
+    exact: dict[tuple[int, int], list[int]] = {}
+    for s in ctx.rule_spans:
+        k = lab_ix.get(s.label)
+        if k is not None:
+            cover[k, s.start : s.end] = 1
+            exact.setdefault((s.start, s.end), []).append(k)
+    ccover = np.concatenate([np.zeros((len(labels), 1), np.float32), np.cumsum(cover, 1)], 1)
+    quote = np.zeros(len(text) + 1, dtype=np.float32)
+    for a, b in ctx.quotes:
+        quote[a:b] = 1
+    word_start = np.zeros(len(text) + 1, dtype=np.int64)
+    flags = []
+    for w in ctx.words:
+        s = text[w.start : w.end]
+        flags.append(
+            (w.start, w.end, w.pos, s in lex["negative"], s in lex["degree"], s in lex["disgust_anger"])
+        )
+    starts = np.array([f[0] for f in flags] or [0])
+    word_start[:] = 0
+    for i, (s, e) in enumerate(cands.spans):
+        row = out[i]
+        for k in cands.kinds[i]:
+            if k in kind_ix:
+                row[kind_ix[k]] = 1
+        a, b = tf.token_range(s, e)
+        row[base + 0] = math.log1p(e - s)
+        row[base + 1] = math.log1p(b - a)
+        row[base + 2] = s / n_text
+        row[base + 3] = float(title is not None and s < title[1] and e > title[0])
+        row[base + 4] = float(text[e - 1] in "？?")
+        row[base + 5] = float(quote[s:e].mean() > 0.5)
+        row[base + 6] = float((s, e) in sent_set)
+        row[base + 7] = float((s, e) in clause_set)
+        row[base + 8] = float(any(text[j : j + 4] in idiom_set for j in range(s, max(s, e - 3))))
+        lo = int(np.searchsorted(starts, s, side="left"))
+        for f in flags[lo:]:
+            if f[0] >= e:
+                break
+            if f[1] <= e:
+                row[base + 9] += f[3]
+                row[base + 10] += f[4]
+                row[base + 11] += f[5]
+                if f[2] in pos_ix:
+                    row[pos0 + pos_ix[f[2]]] = 1
+        row[rc0 : rc0 + len(labels)] = (ccover[:, e] - ccover[:, s]) / (e - s)
+        for k in exact.get((s, e), ()):
+            row[re0 + k] = 1
+    out[:, base + 9 : base + 12] = np.minimum(out[:, base + 9 : base + 12], 3)
+    return out
+
+
+def pooled_features(
+    tf: TokenFeatures, spans: Sequence[tuple[int, int]], sentences: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Per candidate ``[mean of its tokens, first token, last token, mean of its sentence]``."""
+    d = tf.feats.shape[1]
+    out = np.zeros((len(spans), 4 * d), dtype=np.float32)
+    if len(tf) == 0 or not spans:
+        return out
+    feats = tf.feats.astype(np.float32)
+    csum = np.concatenate([np.zeros((1, d), np.float32), np.cumsum(feats, 0)], 0)
+    sent_starts = np.array([s for s, _ in sentences] or [0])
+    rng = np.array([tf.token_range(s, e) for s, e in spans])
+    a, b = rng[:, 0], rng[:, 1]
+    b = np.where(b > a, b, np.minimum(a + 1, len(tf)))
+    a = np.minimum(a, len(tf) - 1)
+    out[:, :d] = (csum[b] - csum[a]) / (b - a)[:, None]
+    out[:, d : 2 * d] = feats[a]
+    out[:, 2 * d : 3 * d] = feats[b - 1]
+    for i, (s, _e) in enumerate(spans):
+        k = int(np.searchsorted(sent_starts, s, side="right")) - 1
+        ss, se = sentences[k] if 0 <= k < len(sentences) else (s, _e)
+        sa, sb = tf.token_range(ss, se)
+        if sb <= sa:
+            sa, sb = a[i], b[i]
+        out[i, 3 * d :] = (csum[sb] - csum[sa]) / (sb - sa)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the classifier
+
+
+def build_head(d_pooled: int, d_dense: int, n_labels: int, hidden: int = 256, dropout: float = 0.2) -> Any:
+    import torch
+    from torch import nn
+
+    class SpanHead(nn.Module):
+        """MLP over [pooled encoder features, dense features] → one logit per label."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop_in = nn.Dropout(dropout)
+            self.hidden = nn.Linear(d_pooled + d_dense, hidden)
+            self.drop = nn.Dropout(dropout)
+            self.out = nn.Linear(hidden, n_labels)
+
+        def forward(self, pooled: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+            x = torch.cat([self.drop_in(pooled), dense], -1)
+            return self.out(self.drop(torch.nn.functional.gelu(self.hidden(x))))
+
+    return SpanHead()
+
+
+def decode(
+    cands: Candidates,
+    probs: np.ndarray,
+    labels: Sequence[str],
+    thresholds: dict[str, float],
+    text: str,
+    yields_to: dict[str, list[str]] | None = None,
+    source: str = "spancat",
+) -> list[Span]:
+    """Per label: candidates at or above the threshold, greedy non-maximum suppression (a span
+    overlapping a higher-scored span of its label is dropped), precedence, trimmed edges."""
+    out: list[Span] = []
+    for k, label in enumerate(labels):
+        th = float(thresholds.get(label, 0.5))
+        idx = np.flatnonzero(probs[:, k] >= th)
+        if len(idx) == 0:
+            continue
+        idx = idx[np.argsort(-probs[idx, k], kind="stable")]
+        kept: list[tuple[int, int]] = []
+        for i in idx.tolist():
+            s, e = cands.spans[i]
+            t = trim(text, s, e, keep_end="？?！!" if label == "rhetorical_question" else "")
+            if t is None:
+                continue
+            s, e = t
+            if any(s < b and a < e for a, b in kept):
+                continue
+            kept.append((s, e))
+            out.append(Span(s, e, label, float(probs[i, k]), source))
+    if yields_to:
+        out = apply_precedence(out, yields_to)
+    return sorted(out)
+
+
+# --------------------------------------------------------------------------------------------
+# the detector
+
+
+def _title_span(doc: Document) -> tuple[int, int] | None:
+    ts = doc.title_span
+    if ts is not None and ts[1] > ts[0]:
+        return ts
+    if doc.title and doc.text.startswith(doc.title) and doc.title.strip():
+        return (0, len(doc.title))
+    return None
+
+
+def headline_input(doc: Document, lead_chars: int) -> str | None:
+    """The headline and the first ``lead_chars`` characters of the body, or None without one."""
+    ts = _title_span(doc)
+    if ts is None:
+        return None
+    head = doc.text[ts[0] : ts[1]].strip()
+    body = doc.text[ts[1] :].strip()[:lead_chars]
+    return head + ("\n" + body if body else "")
+
+
+def read_meta(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / MODEL_JSON
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{model_dir}: not a huashu model directory (no {MODEL_JSON})") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r} is not {FORMAT}")
+    return meta
+
+
+class SpanCatDetector:
+    """Detector protocol implementation for a saved span-classifier model directory."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        precision: str = "auto",
+        batch_size: int = 16,
+        num_threads: int | None = None,
+        sources: str = "release",
+    ) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        self.path = Path(path)
+        self.meta = read_meta(self.path)
+        if precision == "auto":
+            precision = str(self.meta.get("precision", "bf16"))
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        self.labels: list[str] = list(self.meta["labels"])
+        self.suggesters: list[str] = list(self.meta["suggesters"])
+        self.rule_features = bool(self.meta.get("rule_features", True))
+        self.encoder = Encoder(
+            self.path,
+            self.meta["layers"],
+            precision,
+            int(self.meta.get("max_length", 256)),
+            int(self.meta.get("stride", 64)),
+            int(batch_size),
+        )
+        self.precision = precision
+        self.head = build_head(
+            4 * self.encoder.dim,
+            len(dense_names(self.suggesters, self.labels)),
+            len(self.labels),
+            int(self.meta.get("hidden", 256)),
+        )
+        self.head.load_state_dict(load_file(str(self.path / HEAD_FILE)))
+        self.head.eval()
+        self.thresholds = {k: float(v) for k, v in self.meta.get("thresholds", {}).items()}
+        if sources not in ("release", *SPAN_SOURCES):
+            raise ValueError(f"sources {sources!r}: release, {', '.join(SPAN_SOURCES)}")
+        self.label_sources: dict[str, str] = (
+            dict(self.meta.get("label_sources") or {})
+            if sources == "release"
+            else {lb: sources for lb in self.labels}
+        )
+        hl = self.meta.get("headline") or {}
+        self.headline_label: str | None = hl.get("label")
+        self._hl_coef = np.array(hl.get("coef", []), dtype=np.float32)
+        self._hl_intercept = float(hl.get("intercept", 0.0))
+        self._hl_mean = np.array(hl.get("mean", []), dtype=np.float32)
+        self._hl_scale = np.array(hl.get("scale", []), dtype=np.float32)
+        self.headline_threshold = float(hl.get("threshold", 0.5))
+        self.lead_chars = int(hl.get("lead_chars", 256))
+        self.rules = RulesDetector()
+        self._hl_cache: dict[str, float] = {}
+        self.name = str(self.meta.get("name", self.path.name))
+        self.version = str(self.meta.get("version", "0"))
+
+    def __repr__(self) -> str:
+        return f"SpanCatDetector({str(self.path)!r}, precision={self.precision!r})"
+
+    # ---- pieces (also used by training and active learning)
+
+    def candidate_probabilities(
+        self, docs: Sequence[Document], rule_spans: Sequence[list[Span]] | None = None
+    ) -> list[tuple[SuggestContext, Candidates, np.ndarray]]:
+        import torch
+
+        rule_spans = rule_spans if rule_spans is not None else self.rules.detect_batch(list(docs))
+        tfs = self.encoder.features([d.text for d in docs])
+        out = []
+        for doc, rs, tf in zip(docs, rule_spans, tfs, strict=True):
+            ctx = SuggestContext(doc, list(rs) if self.rule_features else [])
+            cands = suggest(ctx, self.suggesters)
+            if not len(cands):
+                out.append((ctx, cands, np.zeros((0, len(self.labels)), np.float32)))
+                continue
+            pooled = pooled_features(tf, cands.spans, ctx.sentences)
+            dense = dense_features(ctx, cands, self.suggesters, self.labels, tf)
+            with torch.inference_mode():
+                logits = self.head(torch.from_numpy(pooled), torch.from_numpy(dense))
+            out.append((ctx, cands, torch.sigmoid(logits).numpy()))
+        return out
+
+    def clickbait_probabilities(self, inputs: Sequence[str]) -> list[float]:
+        if not len(self._hl_coef) or not inputs:
+            return [0.0] * len(inputs)
+        tfs = self.encoder.features(list(inputs))
+        x = np.stack([tf.feats.mean(0) if len(tf) else np.zeros(self.encoder.dim, np.float32) for tf in tfs])
+        z = ((x - self._hl_mean) / self._hl_scale) @ self._hl_coef + self._hl_intercept
+        return [float(1 / (1 + math.exp(-v))) for v in z]
+
+    def clickbait_probability(self, title: str) -> float:
+        """P(clickbait) from the headline alone (no body lead)."""
+        return self.clickbait_probabilities([title])[0]
+
+    def clickbait_probability_doc(self, doc: Document) -> float | None:
+        """P(clickbait) of the document's headline, seen with the body's lead (as trained)."""
+        text = headline_input(doc, self.lead_chars)
+        if text is None:
+            return None
+        key = text_hash(text)
+        if key not in self._hl_cache:
+            self._remember(key, self.clickbait_probabilities([text])[0])
+        return self._hl_cache[key]
+
+    def _remember(self, key: str, p: float) -> None:
+        if len(self._hl_cache) > 256:
+            self._hl_cache.pop(next(iter(self._hl_cache)))
+        self._hl_cache[key] = p
+
+    # ---- Detector protocol
+
+    def detect_batch(
+        self, docs: list[Document], thresholds: dict[str, float] | None = None
+    ) -> list[list[Span]]:
+        th = {**self.thresholds, **(thresholds or {})}
+        source = f"{self.name}@{self.version}"
+        rules = self.rules.detect_batch(list(docs))
+        results: list[list[Span]] = []
+        model_labels = {lb for lb in self.labels if self.label_sources.get(lb, "model") in ("model", "union")}
+        for (ctx, cands, probs), rs in zip(self.candidate_probabilities(docs, rules), rules, strict=True):
+            spans = [
+                s
+                for s in decode(cands, probs, self.labels, th, ctx.text, None, source)
+                if s.label in model_labels
+            ]
+            spans += [s for s in rs if self.label_sources.get(s.label) in ("rules", "union")]
+            results.append(spans)
+        if self.headline_label and self.label_sources.get(self.headline_label, "model") != "rules":
+            titled = [(i, _title_span(d), headline_input(d, self.lead_chars)) for i, d in enumerate(docs)]
+            titled = [(i, ts, h) for i, ts, h in titled if ts is not None and h]
+            probs = self.clickbait_probabilities([h for _, _, h in titled])
+            for (i, (a, b), h), p in zip(titled, probs, strict=True):
+                self._remember(text_hash(h), p)
+                if p >= th.get(self.headline_label, self.headline_threshold):
+                    results[i].append(Span(a, b, self.headline_label, p, source))
+        elif self.headline_label:
+            for i, rs in enumerate(rules):
+                results[i] += [s for s in rs if s.label == self.headline_label]
+        return [_resolve(r, self.rules.yields_to) for r in results]
+
+    def detect(self, doc: Document) -> list[Span]:
+        return self.detect_batch([doc])[0]
+
+    def token_uncertainty(self, doc: Document) -> float:
+        """Mean over the most confident candidates of their binary entropy (bits): how unsure the
+        classifier is about the spans it would mark or nearly mark (for `studio next`)."""
+        _, _, probs = self.candidate_probabilities([doc])[0]
+        if not len(probs):
+            return 0.0
+        p = np.clip(probs.max(1), 1e-6, 1 - 1e-6)
+        top = np.sort(p)[-max(1, len(p) // 20) :]
+        h = -(top * np.log2(top) + (1 - top) * np.log2(1 - top))
+        return float(h.mean())
+
+
+def _resolve(spans: list[Span], yields_to: dict[str, list[str]]) -> list[Span]:
+    """Precedence, then same-label overlaps (a rules span and a model span) resolved: higher score."""
+    spans = apply_precedence(spans, yields_to)
+    by_label: dict[str, list[Span]] = {}
+    for s in sorted(spans, key=lambda x: -x.score):
+        group = by_label.setdefault(s.label, [])
+        if not any(s.overlaps(o) for o in group):
+            group.append(s)
+    return sorted(x for g in by_label.values() for x in g)

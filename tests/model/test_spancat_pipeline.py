@@ -1,0 +1,116 @@
+"""The span classifier end to end through the real CLI: suggest → train → eval → export → score.
+
+Gold: the rules' spans on the five seed articles as standoff gold records (resolved and
+sha256-checked); a frozen split holding one of them; HanCD: a small synthetic CSV. The base encoder
+is the real offline e5-small-zh (layers 1-2 of it feed the tiny config's classifier).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_model_pipeline import REPO, _hancd, _huashu
+
+from huashu.annotations import GOLD, AnnotationRecord, write_records
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, base_dir, seed_docs, seed_paths):
+    from huashu.detector import load_detector
+
+    root = tmp_path_factory.mktemp("spancat")
+    labels = root / "labels"
+    shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))
+    test_id = seed_docs[1].id
+    (labels / "splits.yaml").write_text(
+        f"test:\n  fixture:\n    - {test_id}\nrules_dev:\n  - {seed_docs[0].id}\n", encoding="utf-8"
+    )
+    rules = load_detector("rules")
+    records = [
+        AnnotationRecord(
+            doc_id=doc.id,
+            corpus="seeds",
+            source=f"seeds/{path.name}",
+            sha256=doc.sha256,
+            annotator=GOLD,
+            spans=[s for s in spans if s.label != "clickbait_title"],
+        )
+        for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True)
+    ]
+    write_records(labels / "annotations" / "seeds.jsonl", records)
+    _hancd(root / "hancd", n=40)
+    import os
+
+    env = {
+        **os.environ,
+        "HUASHU_LABELS_DIR": str(labels),
+        "HUASHU_HANCD_DIR": str(root / "hancd"),
+        "HUASHU_DATA_DIR": str(root / "data"),
+        "HUASHU_LOG_LEVEL": "WARNING",
+    }
+    return root, env, base_dir, test_id
+
+
+def test_spancat_eval_train_score(space):
+    root, env, base, test_id = space
+    common = ["--config", "spancat-tiny", "--set", f"base={base}"]
+    out, _ = _huashu(env, "eval", *common, "--out", str(root / "eval"), "--test", timeout=900)
+    res = json.loads(out)
+    assert set(res["cv_partial_micro_f1"]) >= {"spancat", "rules", "tfidf", "release"}
+    summary = json.loads((root / "eval" / "summary.json").read_text())
+    assert summary["data"]["dev_articles"] == 4 and summary["data"]["test_articles"] == 1
+    assert summary["data"]["fresh_for_rules"] == 3  # one dev article is in rules_dev
+    assert summary["suggesters"]["all"]["recall"] >= summary["suggesters"]["word_ngrams"]["recall"] > 0
+    assert summary["test"]["articles"] == 1 and "release" in summary["test"]["scores"]
+    assert summary["curve"] and summary["headline"]["n_test"] > 0
+    report = (root / "eval" / "report.md").read_text()
+    assert "Frozen test split" in report and "recall ceiling" in report
+    assert test_id not in json.dumps(summary["cv"])  # the test article was never cross-validated
+
+    out, _ = _huashu(
+        env,
+        "train",
+        *common,
+        "--out",
+        str(root / "run"),
+        "--eval",
+        str(root / "eval" / "summary.json"),
+        timeout=900,
+    )
+    model_dir = Path(json.loads(out)["model_dir"])
+    meta = json.loads((model_dir / "huashu_model.json").read_text())
+    assert meta["format"] == "huashu-spancat/1" and meta["encoder"]["layers_kept"] == 2
+    assert meta["training"]["gold_articles"] == 4
+    assert set(meta["thresholds"]) == set(meta["labels"])
+
+    # score through the CLI with the exported directory; offsets index the raw file
+    seed = REPO / "seeds" / "000_1187af2e36dfae89.txt"
+    out, _ = _huashu(env, "score", str(seed), "--detector", str(model_dir), "--json")
+    doc = json.loads(out.splitlines()[0])
+    raw = seed.read_text(encoding="utf-8")
+    assert doc["model"]["id"] == "spancat-tiny"
+    for s in doc["spans"]:
+        assert raw[s["start"] : s["end"]] == s["text"]
+
+
+def test_spancat_detector_offsets_on_hard_text(space):
+    """Emoji, 𠮷, traditional characters: every span indexes the text given."""
+    from huashu.detector import load_detector
+    from huashu.spans import Document
+
+    root, _env, _base, _ = space
+    model_dir = root / "run" / "model"
+    if not model_dir.exists():
+        pytest.skip("needs the model of test_spancat_eval_train_score")
+    det = load_detector(f"{model_dir}?precision=fp32&sources=union")
+    text = "震驚！😀美國霸權主義者難道不知道𠮷野家？有分析人士指出，這是一記釜底抽薪的組合拳。" * 3
+    spans = det.detect(Document("x", text))
+    for s in spans:
+        assert 0 <= s.start < s.end <= len(text) and text[s.start : s.end].strip()
+    assert any(s.label == "vague_authority" for s in spans)  # the rules' share under sources=union
+    assert 0.0 <= det.token_uncertainty(Document("x", text)) <= 1.0

@@ -1,0 +1,67 @@
+"""Suggesters and span-classifier decoding: offsets, registry, NMS, precedence (no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from huashu.rules import RulesDetector
+from huashu.spancat import decode
+from huashu.spans import Document
+from huashu.suggest import SUGGESTERS, Candidates, SuggestContext, by_suggester, check_names, suggest
+
+TEXT = (
+    "中方出手了！\n\n有分析人士指出，这是一记釜底抽薪的组合拳😀。"
+    "美國霸權主義者難道不知道𠮷野家？「所谓的“盟友”」必将失败。"
+)
+
+
+@pytest.fixture(scope="module")
+def ctx() -> SuggestContext:
+    doc = Document("t", TEXT, meta={"title_span": [0, 6]})
+    return SuggestContext(doc, RulesDetector().detect(doc))
+
+
+def test_every_suggester_gives_trimmed_code_point_spans(ctx):
+    per = by_suggester(ctx, list(SUGGESTERS))
+    assert set(per) == set(SUGGESTERS)
+    for name, spans in per.items():
+        for a, b in spans:
+            assert 0 <= a < b <= len(TEXT), name
+            piece = TEXT[a:b]
+            assert piece.strip() == piece and piece[0] not in "，。！、😀" and piece[-1] not in "，。、😀", (
+                name,
+                piece,
+            )
+    # offsets index the text the user gave even though suggesters read the simplified text
+    assert (TEXT.index("釜底抽薪"), TEXT.index("釜底抽薪") + 4) in per["idioms"]
+    assert any(TEXT[a:b] == "霸權主義" or "霸權" in TEXT[a:b] for a, b in per["word_ngrams"])
+    assert any(TEXT[a:b].endswith("？") for a, b in per["clauses"])  # questions keep their mark
+    assert any(TEXT[a:b] == "盟友" for a, b in per["quotes"])
+
+
+def test_candidates_are_deduplicated_and_remember_their_suggesters(ctx):
+    c = suggest(ctx, list(SUGGESTERS))
+    assert len(set(c.spans)) == len(c.spans) == len(c.kinds)
+    assert c.spans == sorted(c.spans)
+    i = c.spans.index((TEXT.index("釜底抽薪"), TEXT.index("釜底抽薪") + 4))
+    assert "idioms" in c.kinds[i]
+
+
+def test_unknown_suggester_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown suggester.*nope.*known: rule_hits"):
+        check_names(["rule_hits", "nope"])
+
+
+def test_decode_nms_precedence_and_trim():
+    text = "有分析人士指出，你们觉得呢？"
+    cands = Candidates([(0, 7), (1, 7), (0, 8), (8, 14)], [frozenset()] * 4)
+    labels = ["vague_authority", "engagement_bait", "rhetorical_question"]
+    probs = np.array([[0.9, 0, 0], [0.95, 0, 0], [0.1, 0, 0], [0, 0.8, 0.7]], dtype=np.float32)
+    spans = decode(
+        cands, probs, labels, {lb: 0.5 for lb in labels}, text, {"rhetorical_question": ["engagement_bait"]}
+    )
+    va = [s for s in spans if s.label == "vague_authority"]
+    assert [(s.start, s.end) for s in va] == [(1, 7)]  # the higher-scored overlapping span wins
+    assert [s.label for s in spans if s.start == 8] == ["engagement_bait"]  # precedence (yields_to)
+    assert all(text[s.start] not in "，" for s in spans)
