@@ -219,72 +219,85 @@ def dense_features(
     labels: Sequence[str],
     tf: TokenFeatures,
 ) -> np.ndarray:
-    """Per candidate: suggester kinds, size, position, rule and lexicon hits, POS classes."""
+    """Per candidate: suggester kinds, size, position, rule and lexicon hits, POS classes
+    (vectorised with prefix sums over characters and words)."""
     text, n_text = ctx.text, max(1, len(ctx.text))
     names = dense_names(suggesters, labels)
-    out = np.zeros((len(cands), len(names)), dtype=np.float32)
-    kind_ix = {k: i for i, k in enumerate(suggesters)}
+    n, n_lab = len(cands), len(labels)
+    out = np.zeros((n, len(names)), dtype=np.float32)
+    if n == 0:
+        return out
     base = len(suggesters)
-    lab_ix = {lb: i for i, lb in enumerate(labels)}
     rc0 = base + 12
-    re0 = rc0 + len(labels)
-    pos0 = re0 + len(labels)
-    pos_ix = {p: i for i, p in enumerate(POS_CLASSES)}
+    re0 = rc0 + n_lab
+    pos0 = re0 + n_lab
+    kind_ix = {k: i for i, k in enumerate(suggesters)}
+    for i, kinds in enumerate(cands.kinds):
+        for k in kinds:
+            j = kind_ix.get(k)
+            if j is not None:
+                out[i, j] = 1
+    sp = np.array(cands.spans, dtype=np.int64)
+    s, e = sp[:, 0], sp[:, 1]
+    length = (e - s).astype(np.float32)
+    ta = np.searchsorted(tf.ends, s, side="right")
+    tb = np.maximum(ta, np.searchsorted(tf.starts, e, side="left"))
+    out[:, base + 0] = np.log1p(length)
+    out[:, base + 1] = np.log1p(tb - ta)
+    out[:, base + 2] = s / n_text
     title = ctx.doc.title_span
-    sent_set = set(ctx.sentences)
-    clause_set = set(ctx.clauses)
-    lex = charged_words()
+    if title is not None:
+        out[:, base + 3] = (s < title[1]) & (e > title[0])
+    qmark = np.array([c in "？?" for c in text], dtype=bool)
+    out[:, base + 4] = qmark[e - 1]
+
+    def prefix(mask: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(mask, dtype=np.float64)])
+
+    quote = np.zeros(len(text), dtype=np.float32)
+    for qa, qb in ctx.quotes:
+        quote[qa:qb] = 1
+    cq = prefix(quote)
+    out[:, base + 5] = (cq[e] - cq[s]) / length > 0.5
+    sent_set, clause_set = set(ctx.sentences), set(ctx.clauses)
+    out[:, base + 6] = [t in sent_set for t in cands.spans]
+    out[:, base + 7] = [t in clause_set for t in cands.spans]
     idiom_set = idioms()
-    # per-character arrays: rule coverage per label, quote depth, word POS / lexicon flags
-    cover = np.zeros((len(labels), len(text) + 1), dtype=np.float32)
+    starts_idiom = np.array([text[j : j + 4] in idiom_set for j in range(len(text))], dtype=np.float32)
+    ci = prefix(starts_idiom)
+    out[:, base + 8] = (ci[np.maximum(s, e - 3)] - ci[s]) > 0
+    # words wholly inside a candidate: [lo, hi) in word order
+    words = ctx.words
+    if words:
+        lex = charged_words()
+        w_start = np.array([w.start for w in words])
+        w_end = np.array([w.end for w in words])
+        lo = np.searchsorted(w_start, s, side="left")
+        hi = np.maximum(lo, np.searchsorted(w_end, e, side="right"))
+        pieces = [text[w.start : w.end] for w in words]
+        for col, key in ((9, "negative"), (10, "degree"), (11, "disgust_anger")):
+            c = prefix(np.array([p in lex[key] for p in pieces], dtype=np.float32))
+            out[:, base + col] = np.minimum(c[hi] - c[lo], 3)
+        pos = np.array([w.pos for w in words])
+        for k, p in enumerate(POS_CLASSES):
+            c = prefix(pos == p)
+            out[:, pos0 + k] = (c[hi] - c[lo]) > 0
+    lab_ix = {lb: i for i, lb in enumerate(labels)}
+    cover = np.zeros((n_lab, len(text)), dtype=np.float32)
     exact: dict[tuple[int, int], list[int]] = {}
-    for s in ctx.rule_spans:
-        k = lab_ix.get(s.label)
+    for r in ctx.rule_spans:
+        k = lab_ix.get(r.label)
         if k is not None:
-            cover[k, s.start : s.end] = 1
-            exact.setdefault((s.start, s.end), []).append(k)
-    ccover = np.concatenate([np.zeros((len(labels), 1), np.float32), np.cumsum(cover, 1)], 1)
-    quote = np.zeros(len(text) + 1, dtype=np.float32)
-    for a, b in ctx.quotes:
-        quote[a:b] = 1
-    word_start = np.zeros(len(text) + 1, dtype=np.int64)
-    flags = []
-    for w in ctx.words:
-        s = text[w.start : w.end]
-        flags.append(
-            (w.start, w.end, w.pos, s in lex["negative"], s in lex["degree"], s in lex["disgust_anger"])
-        )
-    starts = np.array([f[0] for f in flags] or [0])
-    word_start[:] = 0
-    for i, (s, e) in enumerate(cands.spans):
-        row = out[i]
-        for k in cands.kinds[i]:
-            if k in kind_ix:
-                row[kind_ix[k]] = 1
-        a, b = tf.token_range(s, e)
-        row[base + 0] = math.log1p(e - s)
-        row[base + 1] = math.log1p(b - a)
-        row[base + 2] = s / n_text
-        row[base + 3] = float(title is not None and s < title[1] and e > title[0])
-        row[base + 4] = float(text[e - 1] in "？?")
-        row[base + 5] = float(quote[s:e].mean() > 0.5)
-        row[base + 6] = float((s, e) in sent_set)
-        row[base + 7] = float((s, e) in clause_set)
-        row[base + 8] = float(any(text[j : j + 4] in idiom_set for j in range(s, max(s, e - 3))))
-        lo = int(np.searchsorted(starts, s, side="left"))
-        for f in flags[lo:]:
-            if f[0] >= e:
-                break
-            if f[1] <= e:
-                row[base + 9] += f[3]
-                row[base + 10] += f[4]
-                row[base + 11] += f[5]
-                if f[2] in pos_ix:
-                    row[pos0 + pos_ix[f[2]]] = 1
-        row[rc0 : rc0 + len(labels)] = (ccover[:, e] - ccover[:, s]) / (e - s)
-        for k in exact.get((s, e), ()):
-            row[re0 + k] = 1
-    out[:, base + 9 : base + 12] = np.minimum(out[:, base + 9 : base + 12], 3)
+            cover[k, r.start : r.end] = 1
+            exact.setdefault((r.start, r.end), []).append(k)
+    cc = np.concatenate([np.zeros((n_lab, 1)), np.cumsum(cover, 1, dtype=np.float64)], 1)
+    out[:, rc0 : rc0 + n_lab] = ((cc[:, e] - cc[:, s]) / length).T
+    if exact:
+        where = {t: i for i, t in enumerate(cands.spans)}
+        for t, ks in exact.items():
+            i = where.get(t)
+            if i is not None:
+                out[i, [re0 + k for k in ks]] = 1
     return out
 
 
@@ -338,7 +351,66 @@ def build_head(d_pooled: int, d_dense: int, n_labels: int, hidden: int = 256, dr
             x = torch.cat([self.drop_in(pooled), dense], -1)
             return self.out(self.drop(torch.nn.functional.gelu(self.hidden(x))))
 
-    return SpanHead()
+    head = SpanHead()
+    head.register_buffer("dense_scale", torch.ones(d_dense))
+    return head
+
+
+def token_ranges(
+    tf: TokenFeatures, spans: Sequence[tuple[int, int]], sentences: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, ...]:
+    """Token ranges of each candidate ``[a, b)`` and of its sentence ``[sa, sb)``, with the edge
+    cases of :func:`pooled_features` (a candidate between tokens takes the next token)."""
+    n = len(tf)
+    sp = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    a = np.searchsorted(tf.ends, sp[:, 0], side="right")
+    b = np.maximum(a, np.searchsorted(tf.starts, sp[:, 1], side="left"))
+    b = np.where(b > a, b, np.minimum(a + 1, n))
+    a = np.minimum(a, n - 1)
+    sent = np.array(sentences, dtype=np.int64).reshape(-1, 2)
+    k = np.searchsorted(sent[:, 0], sp[:, 0], side="right") - 1 if len(sent) else np.full(len(sp), -1)
+    ok = (k >= 0) & (k < len(sent))
+    ss = np.where(ok, sent[np.clip(k, 0, max(len(sent) - 1, 0)), 0] if len(sent) else sp[:, 0], sp[:, 0])
+    se = np.where(ok, sent[np.clip(k, 0, max(len(sent) - 1, 0)), 1] if len(sent) else sp[:, 1], sp[:, 1])
+    sa = np.searchsorted(tf.ends, ss, side="right")
+    sb = np.maximum(sa, np.searchsorted(tf.starts, se, side="left"))
+    bad = sb <= sa
+    sa, sb = np.where(bad, a, sa), np.where(bad, b, sb)
+    return a, b, sa, sb
+
+
+def head_logits(
+    head: Any,
+    tf: TokenFeatures,
+    spans: Sequence[tuple[int, int]],
+    sentences: Sequence[tuple[int, int]],
+    dense: np.ndarray,
+) -> Any:
+    """The classifier's logits without materialising pooled features: the first layer is linear,
+    so each token is projected once by its four weight blocks (mean, first, last, sentence) and
+    the candidates sum prefix-summed projections. Equal to ``head(pooled_features(...), dense)``
+    in eval mode."""
+    import torch
+
+    w = head.hidden.weight
+    h = w.shape[0]
+    d = tf.feats.shape[1]
+    x = torch.from_numpy(np.ascontiguousarray(tf.feats, dtype=np.float32))
+    proj = x @ w[:, : 4 * d].reshape(h, 4, d).permute(2, 1, 0).reshape(d, 4 * h)  # [n_tok, 4h]
+    proj = proj.reshape(-1, 4, h)
+    zero = torch.zeros((1, h))
+    c_mean = torch.cat([zero, torch.cumsum(proj[:, 0], 0)])
+    c_sent = torch.cat([zero, torch.cumsum(proj[:, 3], 0)])
+    a, b, sa, sb = (torch.from_numpy(v) for v in token_ranges(tf, spans, sentences))
+    hid = (
+        (c_mean[b] - c_mean[a]) / (b - a)[:, None]
+        + proj[a, 1]
+        + proj[b - 1, 2]
+        + (c_sent[sb] - c_sent[sa]) / (sb - sa)[:, None]
+    )
+    xd = torch.from_numpy(dense) / head.dense_scale
+    hid = hid + xd @ w[:, 4 * d :].T + head.hidden.bias
+    return head.out(torch.nn.functional.gelu(hid))
 
 
 def decode(
@@ -489,10 +561,9 @@ class SpanCatDetector:
             if not len(cands):
                 out.append((ctx, cands, np.zeros((0, len(self.labels)), np.float32)))
                 continue
-            pooled = pooled_features(tf, cands.spans, ctx.sentences)
             dense = dense_features(ctx, cands, self.suggesters, self.labels, tf)
             with torch.inference_mode():
-                logits = self.head(torch.from_numpy(pooled), torch.from_numpy(dense))
+                logits = head_logits(self.head, tf, cands.spans, ctx.sentences, dense)
             out.append((ctx, cands, torch.sigmoid(logits).numpy()))
         return out
 

@@ -65,3 +65,27 @@ def test_decode_nms_precedence_and_trim():
     assert [(s.start, s.end) for s in va] == [(1, 7)]  # the higher-scored overlapping span wins
     assert [s.label for s in spans if s.start == 8] == ["engagement_bait"]  # precedence (yields_to)
     assert all(text[s.start] not in "，" for s in spans)
+
+
+def test_fast_head_equals_pooled_features_path():
+    """Inference projects tokens before pooling (the first layer is linear): same logits as the
+    training path (pooled features → MLP), including candidates between or past the tokens."""
+    import torch
+
+    from huashu.spancat import TokenFeatures, build_head, head_logits, pooled_features
+
+    rng = np.random.default_rng(0)
+    n, d = 50, 8
+    starts = np.arange(0, 2 * n, 2)
+    tf = TokenFeatures(rng.normal(size=(n, d)).astype(np.float32), starts, starts + 2)
+    spans = [(0, 5), (3, 4), (10, 40), (95, 100), (99, 100), (41, 42)]
+    sents = [(0, 20), (21, 60), (61, 100)]
+    dense = rng.normal(size=(len(spans), 5)).astype(np.float32)
+    head = build_head(4 * d, 5, 3, 16).eval()
+    with torch.no_grad():
+        head.dense_scale.copy_(torch.tensor(rng.uniform(0.5, 2, 5), dtype=torch.float32))
+        slow = head(
+            torch.from_numpy(pooled_features(tf, spans, sents)), torch.from_numpy(dense) / head.dense_scale
+        )
+        fast = head_logits(head, tf, spans, sents, dense)
+    assert float((slow - fast).abs().max()) < 1e-5

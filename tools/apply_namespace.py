@@ -53,7 +53,8 @@ TEXT_NAMES = {"Makefile"}
 SKIP_DIRS = {".git", ".venv", ".venv-ls", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
              "build", "dist", ".ipynb_checkpoints", "artifacts", "runs", ".huashu", ".ci"}
 # input data whose bytes are hashed or quoted as they are: never rewritten
-SKIP_PATHS = ("seeds", "tests/data", "labels/annotations")
+# dated reports under train/reports keep the commands they ran
+SKIP_PATHS = ("seeds", "tests/data", "labels/annotations", "train/reports")
 
 
 class ApplyError(Exception):

@@ -102,6 +102,7 @@ class SpanCatConfig:
     headline_lead: int = 256
     headline_c: float = 0.5
     max_docs: int = field(default=0, metadata={"help": "cap on gold articles (tests)"})
+    measure_speed: bool = field(default=True, metadata={"help": "export: time the model on the seeds"})
     rule_features: bool = field(default=True, metadata={"help": "the rules' hits as classifier features"})
     self_training: int = field(
         default=0, metadata={"help": "unlabelled HanCD articles with rule labels (0: none)"}
@@ -301,7 +302,7 @@ def train_head(tables: Sequence[DocTable], cfg: SpanCatConfig, progress: bool = 
     neg_rows = np.flatnonzero(y.max(1) == 0)
     d_scale = np.maximum(dense.std(0), 1e-3)
     head = build_head(pooled.shape[1], dense.shape[1], len(labels), cfg.hidden, cfg.dropout)
-    head.register_buffer("dense_scale", torch.tensor(d_scale, dtype=torch.float32))
+    head.dense_scale.copy_(torch.tensor(d_scale, dtype=torch.float32))
     pos = (y > 0).sum(0) + 1.0
     neg_w = 1.0 / max(cfg.neg_fraction, 1e-3)
     n_eff = len(pos_rows) + len(neg_rows)
@@ -593,7 +594,9 @@ def headline_scores(hd: HeadlineData, cfg: SpanCatConfig) -> dict[str, Any]:
     clf = fit_headline(hd.train_x, hd.train_y, best_c, cfg.seed)
     pred = clf.predict(hd.test_x)
     tf = TfidfHeadline(seed=cfg.seed).fit(hd.train_text, hd.train_y.tolist())
-    tf_pred = [int(p >= 0.5) for p in tf.predict_proba(hd.test_text)]
+    tf_prob = tf.predict_proba(hd.test_text)
+    tf_pred = [int(p >= 0.5) for p in tf_prob]
+    mean_prob = (clf.predict_proba(hd.test_x)[:, 1] + np.array(tf_prob)) / 2
     heads_tr = [t.split("\n")[0] for t in hd.train_text]
     heads_te = [t.split("\n")[0] for t in hd.test_text]
     tf_h = TfidfHeadline(seed=cfg.seed).fit(heads_tr, hd.train_y.tolist())
@@ -606,6 +609,7 @@ def headline_scores(hd: HeadlineData, cfg: SpanCatConfig) -> dict[str, Any]:
         "c": best_c,
         "encoder_lr": binary_scores(hd.test_y.tolist(), pred.tolist()),
         "tfidf_headline_lead": binary_scores(hd.test_y.tolist(), tf_pred),
+        "mean_encoder_tfidf": binary_scores(hd.test_y.tolist(), (mean_prob >= 0.5).astype(int).tolist()),
         "tfidf_headline": binary_scores(hd.test_y.tolist(), tf_h_pred),
     }
 
@@ -863,6 +867,8 @@ def markdown(s: dict[str, Any]) -> str:
         f"**{h['encoder_lr']['accuracy']:.3f}** | {h['encoder_lr']['f1']:.3f} |",
         f"| TF-IDF, headline + lead | {h['tfidf_headline_lead']['accuracy']:.3f} | "
         f"{h['tfidf_headline_lead']['f1']:.3f} |",
+        f"| mean of the two above (not shipped) | {h['mean_encoder_tfidf']['accuracy']:.3f} | "
+        f"{h['mean_encoder_tfidf']['f1']:.3f} |",
         f"| TF-IDF, headline only | {h['tfidf_headline']['accuracy']:.3f} | "
         f"{h['tfidf_headline']['f1']:.3f} |",
     ]
@@ -991,6 +997,13 @@ def export(
         },
     }
     (out_dir / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    speed = measure_speed(out_dir) if cfg.measure_speed else None
+    if speed:
+        meta["speed"] = speed
+        (out_dir / MODEL_JSON).write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    (out_dir / "MODEL_CARD.md").write_text(model_card(meta, ev, speed), encoding="utf-8")
     del torch
     log.info(
         "spancat model written to %s (%d gold articles, %.0f s)", out_dir, len(tables), time.monotonic() - t0
@@ -1000,3 +1013,112 @@ def export(
 
 def run_command(argv: Sequence[str] | None = None) -> str:
     return "huashu " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
+
+
+def model_card(meta: dict[str, Any], ev: dict[str, Any] | None, speed: dict[str, Any] | None = None) -> str:
+    """MODEL_CARD.md for an exported span classifier: what it is, how it was trained, its figures."""
+    labels = list(meta["labels"])
+    tr = meta["training"]
+    lines = [
+        f"# huashu span classifier `{meta['name']}` ({meta['version']})",
+        "",
+        "Finds rhetorical and propaganda devices in Chinese news text (labels/taxonomy.yaml): "
+        "suggesters propose candidate spans (huashu/suggest.py), a small MLP over frozen encoder "
+        "features labels them (huashu/spancat.py), per-label thresholds, same-label NMS, the "
+        "taxonomy's precedence. The headline's clickbait probability comes from logistic regression "
+        "over encoder features of the headline and the first "
+        f"{meta['headline']['lead_chars']} body characters.",
+        "",
+        "## Model",
+        "",
+        f"- encoder: {meta['encoder']['base']} (multilingual-e5-small, Chinese vocabulary), its first "
+        f"{meta['encoder']['layers_kept']} of {meta['encoder']['of']} layers, bfloat16; features from layers "
+        f"{', '.join(map(str, meta['layers']))}, the tokenizer's own pieces, windows of {meta['max_length']} "
+        f"tokens (stride {meta['stride']})",
+        f"- suggesters: {', '.join(meta['suggesters'])}; rule features: {meta['rule_features']}",
+        f"- classifier: MLP, hidden {meta['hidden']}; thresholds: "
+        + ", ".join(f"{lb} {meta['thresholds'][lb]}" for lb in labels),
+        "- span sources (the detector's `release` mode): "
+        + ", ".join(f"{lb} {src}" for lb, src in meta["label_sources"].items()),
+        "",
+        "## Training",
+        "",
+        f"- data: {tr['gold_articles']} gold articles ({tr['gold_spans']} spans) outside the frozen test "
+        f"split (labels/splits.yaml), {tr['headlines']} HanCD headlines (test-split articles left out)",
+        f"- command: `{tr['command']}`; {tr['seconds']:.0f} s on {tr['machine']}",
+        f"- per-label sources and the headline's C from: `{tr['eval_summary'] or 'none'}`",
+    ]
+    if ev:
+        sc = ev["cv"]["scores"]
+        short = [lb.replace("_", " ") for lb in labels]
+        lines += [
+            "",
+            f"## Cross-validated figures ({ev['cv']['folds']} folds by article, "
+            f"{ev['data']['dev_articles']} articles; `{ev['command']}`)",
+            "",
+            "| system | " + " | ".join(short) + " | micro P / R / F1 |",
+            "|---|" + "---|" * (len(labels) + 1),
+        ]
+        lines += [
+            _row(name, sc[name], labels) for name in ("release", "spancat", "rules", "tfidf") if name in sc
+        ]
+        h = ev["headline"]
+        lines += [
+            "",
+            f"Headline accuracy on {h['n_test']} held-out HanCD headlines: {h['encoder_lr']['accuracy']:.3f} "
+            f"(TF-IDF on the same inputs {h['tfidf_headline_lead']['accuracy']:.3f}).",
+        ]
+        if "test" in ev:
+            t = ev["test"]
+            lines += [
+                "",
+                f"## Frozen test split ({t['articles']} articles, {t['spans']} spans; scored once)",
+                "",
+                "| system | " + " | ".join(short) + " | micro P / R / F1 |",
+                "|---|" + "---|" * (len(labels) + 1),
+            ]
+            lines += [
+                _row(name, t["scores"][name], labels) for name in ("release", "spancat", "rules", "tfidf")
+            ]
+            lines += [
+                "",
+                "False alarms on the test split's no-span articles (per 1,000 characters): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in t["false_alarms_per_1000"].items())
+                + ".",
+            ]
+    if speed:
+        lines += ["", "## Speed", "", speed["text"]]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on a few hundred articles from two outlets (Sina, Tencent) annotated by LLM agents "
+        "following labels/guidelines.md (labels/DATASHEET.md); expect lower figures on other genres.",
+        "- Devices inside quoted speech are not the outlet's (D3/D14): the model learns to leave them.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def measure_speed(model_dir: Path, repeats: int = 3) -> dict[str, Any]:
+    """In-process throughput of the exported detector on the seed articles (chars/s, best of runs)."""
+    from huashu.detector import load_detector
+    from huashu.ingest import ingest_file
+    from huashu.paths import seeds_dir
+
+    det = load_detector(str(model_dir))
+    docs = [d for p in sorted(seeds_dir().glob("*.txt")) for d in ingest_file(p)]
+    chars = sum(len(d.text) for d in docs)
+    det.detect_batch(docs[:1])
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        det.detect_batch(docs)
+        best = min(best, time.perf_counter() - t)
+    rate = chars / best
+    return {
+        "chars": chars,
+        "seconds": round(best, 3),
+        "chars_per_s": round(rate),
+        "text": f"In process, the five seed articles ({chars:,} characters) in {best:.2f} s: "
+        f"{rate:,.0f} characters/s on {describe(machine())} (best of {repeats}).",
+    }
