@@ -171,6 +171,10 @@ def register(app: typer.Typer) -> None:
                 out_dir = out or sc.out_dir / "eval"
                 summary = sc_evaluate(sc, out_dir, score_test=test, command=run_command())
                 res = {"out": str(out_dir),
+                       "suggesters": {k: {"per_1000_chars": round(v["per_1000"], 1),
+                                          "recall_iou50": round(v["recall"], 3),
+                                          "per_label": {lb: round(x, 3) for lb, x in v["per_label"].items()}}
+                                      for k, v in summary["suggesters"].items()},
                        "cv_partial_micro_f1": {k: v["micro"]["partial_f1"]
                                                for k, v in summary["cv"]["scores"].items()},
                        "headline_accuracy": summary["headline"]["encoder_lr"]["accuracy"],
