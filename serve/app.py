@@ -30,12 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from huashu.detector import Detector
-from huashu.spans import Document
-from huashu.taxonomy import load_taxonomy
-from serve import ls_backend
-from serve.limits import Limiter, Overloaded, TimedOut
-from serve.metrics import Metrics, MetricsMiddleware
-from serve.schemas import (
+from huashu.serve import ls_backend
+from huashu.serve.limits import Limiter, Overloaded, TimedOut
+from huashu.serve.metrics import Metrics, MetricsMiddleware
+from huashu.serve.schemas import (
     BatchRequest,
     BatchResponse,
     ErrorResponse,
@@ -44,7 +42,9 @@ from serve.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from serve.settings import Settings
+from huashu.serve.settings import Settings
+from huashu.spans import Document
+from huashu.taxonomy import load_taxonomy
 
 log = logging.getLogger("huashu.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"

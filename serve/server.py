@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from serve.settings import Settings
+from huashu.serve.settings import Settings
 
 log = logging.getLogger("huashu.serve")
 
@@ -44,7 +44,7 @@ def run_server(settings: Settings) -> None:
              settings.model or "default", settings.workers, settings.max_concurrency, settings.queue,
              settings.timeout, settings.max_chars)
     if settings.workers == 1:
-        from serve.app import create_app
+        from huashu.serve.app import create_app
 
         uvicorn.run(create_app(settings), **common)
         return
@@ -55,7 +55,7 @@ def run_server(settings: Settings) -> None:
         own_dir = tempfile.mkdtemp(prefix="huashu-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     try:
-        uvicorn.run("serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+        uvicorn.run("huashu.serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
     finally:
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)

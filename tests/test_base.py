@@ -25,7 +25,7 @@ from safetensors import safe_open
 from tokenizers import Tokenizer
 
 from huashu.errors import UserError
-from train import base
+from huashu.train import base
 
 REPO = Path(__file__).resolve().parents[1]
 

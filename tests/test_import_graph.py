@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Module name of each package -> its folder in the repo. Folders are walked without following
 # symlinks, so a package folder linked into another is not counted twice.
-PACKAGES = {"huashu": "huashu", "train": "train", "serve": "serve"}
+PACKAGES = {"huashu": "huashu", "huashu.train": "train", "huashu.serve": "serve"}
 TRAIN = next(name for name, folder in PACKAGES.items() if folder == "train")
 SERVE = next(name for name, folder in PACKAGES.items() if folder == "serve")
 LAYOUT = {"huashu": "huashu", "train": "train", "serve": "serve"}  # the graph builder's own checks
@@ -231,7 +231,7 @@ def test_graph_builder_finds_no_cycle_in_a_layered_tree(tmp_path: Path):
 def test_project_modules_are_found():
     modules = project_modules()
     for name in ("huashu.cli", "huashu.corpus", "huashu.ingest", "huashu.commands.score",
-                 "train.distill", "train.export", "serve.app"):
+                 "huashu.train.distill", "huashu.train.export", "huashu.serve.app"):
         assert name in modules
 
 

@@ -10,7 +10,7 @@ from huashu.paths import labels_dir
 
 
 def test_split_file_is_well_formed_and_frozen_sets_are_disjoint():
-    from train.dataset import rules_dev_ids, test_split_ids
+    from huashu.train.dataset import rules_dev_ids, test_split_ids
 
     data = yaml.safe_load((labels_dir() / "splits.yaml").read_text(encoding="utf-8"))
     test = test_split_ids()
@@ -19,14 +19,14 @@ def test_split_file_is_well_formed_and_frozen_sets_are_disjoint():
     assert len(test) >= 116
     assert not test & rules_dev_ids()
     # the rules_split test half is exactly the parity rule of train/experiments/rules_split.py
-    from train.experiments.rules_split import half_of
+    from huashu.train.experiments.rules_split import half_of
 
     assert all(half_of(i) == "test" for i in data["test"]["rules_split_test_half"])
 
 
 def test_training_sets_never_contain_a_test_article(monkeypatch):
-    from train.dataset import DatasetArguments, load_corpus, load_gold, test_split_ids
-    from train.spancat import SpanCatConfig, dev_examples
+    from huashu.train.dataset import DatasetArguments, load_corpus, load_gold, test_split_ids
+    from huashu.train.spancat import SpanCatConfig, dev_examples
 
     test = test_split_ids()
     gold = load_gold()

@@ -768,7 +768,7 @@ def prepare(
              sources.e5s1.name, h.layers, h.hidden, h.ffn, h.vocab, h.max_pos, h.type_vocab, h.eps)
     base_marker = {
         "converter_version": CONVERTER_VERSION,
-        "command": command or "train.base.prepare()",
+        "command": command or "huashu.train.base.prepare()",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": {
             "e5s1": f"{E5S1_RESOURCE.dist}=={WHEELS[E5S1_RESOURCE.dist]}:{E5S1_RESOURCE.path}",

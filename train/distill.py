@@ -35,7 +35,7 @@ from huashu.inference import (
     with_specials,
 )
 from huashu.machine import describe, machine
-from train.speed import bench_texts, measure
+from huashu.train.speed import bench_texts, measure
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def unlabelled_texts(
 ) -> tuple[list[str], list[str]]:
     """(article texts, headlines) for distillation: HanCD articles that are not gold and whose
     headline is not held out for evaluation."""
-    from train.dataset import headline_split, headlines_from, load_hancd, shuffled
+    from huashu.train.dataset import headline_split, headlines_from, load_hancd, shuffled
 
     docs = [d for d in load_hancd() if d.id not in exclude_ids]
     _, test = headline_split(headlines_from(docs), headline_test_fraction)
@@ -253,8 +253,8 @@ def distill(
     import torch
     from transformers import TrainingArguments
 
-    from train.dataset import load_gold
-    from train.train import _time_limit_callback
+    from huashu.train.dataset import load_gold
+    from huashu.train.train import _time_limit_callback
 
     t0 = time.monotonic()
     torch.manual_seed(args.seed)
@@ -388,7 +388,7 @@ def compare(
     relative to the teacher in fp32."""
     import torch  # noqa: F401  (imported before machine(): the report names torch and its threads)
 
-    from train.dataset import headline_split, headlines_from, load_gold, load_hancd
+    from huashu.train.dataset import headline_split, headlines_from, load_gold, load_hancd
 
     wanted = set(heldout_ids)
     gold = [e for e in load_gold() if e.doc.id in wanted]

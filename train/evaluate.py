@@ -30,9 +30,9 @@ from huashu.inference import ModelDetector, _union
 from huashu.machine import describe
 from huashu.metrics import binary_scores, choose_sources, false_alarm_density, span_scores
 from huashu.spans import Document, Span
-from train.baselines import TfidfClauseTagger, TfidfHeadline
-from train.dataset import Corpus, headline_split, kfold, load_corpus, split_by_article
-from train.train import Config, config_dict, machine, train_model
+from huashu.train.baselines import TfidfClauseTagger, TfidfHeadline
+from huashu.train.dataset import Corpus, headline_split, kfold, load_corpus, split_by_article
+from huashu.train.train import Config, config_dict, machine, train_model
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from huashu.inference import ONNX_FILES, ModelDetector, load_model, read_meta, s
 from huashu.machine import machine
 from huashu.metrics import choose_sources, span_scores
 from huashu.spans import Document
-from train.distill import engine_table, run_report_path
-from train.speed import SIZES, bench_texts, measure
+from huashu.train.distill import engine_table, run_report_path
+from huashu.train.speed import SIZES, bench_texts, measure
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def trim_vocabulary(net: Any, tokenizer: Any, work: Path) -> tuple[Any, Any, dic
     from transformers import AutoTokenizer
 
     from huashu.inference import prepare_tokenizer
-    from train.base import trim_tokenizer_json
+    from huashu.train.base import trim_tokenizer_json
 
     tok_dir = work / "tok"
     tokenizer.save_pretrained(tok_dir)
@@ -428,7 +428,7 @@ def choose_on_validation(model_dir: Path, report_path: Path) -> tuple[dict[str, 
     thresholds were tuned on the same articles, so the model's figures are optimistic."""
     from huashu.detector import load_detector
     from huashu.inference import _union
-    from train.dataset import load_gold
+    from huashu.train.dataset import load_gold
 
     report = json.loads(report_path.read_text(encoding="utf-8"))
     ids = set(report["data"]["splits"]["validation"])
@@ -498,7 +498,7 @@ def _fit_line(fit: dict[str, Any]) -> list[str]:
 def held_out_headlines(det: ModelDetector, report: dict[str, Any]) -> dict[str, Any]:
     """Headline clickbait accuracy on the HanCD headlines the run held out (same hash split)."""
     from huashu.metrics import binary_scores
-    from train.dataset import DatasetArguments, headline_split, headlines_from, load_hancd
+    from huashu.train.dataset import DatasetArguments, headline_split, headlines_from, load_hancd
 
     try:
         docs = load_hancd()

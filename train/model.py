@@ -14,10 +14,10 @@ log = logging.getLogger(__name__)
 
 def resolve_base_dir(base: str) -> str:
     """A local directory, the offline e5 base (``e5-small-zh``) or a hub id, as
-    ``train.base.resolve_base`` understands them."""
+    ``huashu.train.base.resolve_base`` understands them."""
     if Path(base).is_dir():
         return str(base)
-    from train.base import resolve_base
+    from huashu.train.base import resolve_base
 
     return resolve_base(base)
 

@@ -46,8 +46,8 @@ from huashu.spancat import (
 )
 from huashu.spans import Document, Span
 from huashu.suggest import SUGGESTERS, SuggestContext, by_suggester, check_names, suggest
-from train.base import resolve_base
-from train.dataset import (
+from huashu.train.base import resolve_base
+from huashu.train.dataset import (
     Example,
     headline_split,
     kfold,
@@ -448,7 +448,7 @@ def cross_validate(
     and spancat fitted on the same training articles, thresholds chosen inside them)."""
     from tqdm import tqdm
 
-    from train.baselines import TfidfClauseTagger
+    from huashu.train.baselines import TfidfClauseTagger
 
     labels = span_labels()
     yields_to = RulesDetector().yields_to
@@ -561,7 +561,7 @@ def headline_data(
     """HanCD headlines with their clickbait labels, held out by a hash of the headline text (the
     split every headline figure in huashu uses); inputs are headline + the first
     ``headline_lead`` body characters; articles in ``exclude`` (the frozen test split) are left out."""
-    from train.dataset import Headline
+    from huashu.train.dataset import Headline
 
     docs = [d for d in load_hancd() if "clickbait_label" in d.meta and d.id not in exclude]
     if max_docs:
@@ -598,7 +598,7 @@ def headline_scores(hd: HeadlineData, cfg: SpanCatConfig) -> dict[str, Any]:
     C chosen by 5-fold CV on the training headlines."""
     from sklearn.model_selection import cross_val_score
 
-    from train.baselines import TfidfHeadline
+    from huashu.train.baselines import TfidfHeadline
 
     grid = [0.01, 0.03, 0.1, 0.3, 1.0]
     cv = {c: float(np.mean(cross_val_score(_lr(c, cfg.seed), hd.train_x, hd.train_y, cv=5))) for c in grid}
@@ -689,7 +689,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Suggester ceilings, k-fold CV (spancat vs rules vs TF-IDF, per label), per-label source
     choice, learning curve, false alarms, headlines; with ``score_test`` the frozen test split once."""
-    from train.baselines import TfidfClauseTagger
+    from huashu.train.baselines import TfidfClauseTagger
 
     t0 = time.monotonic()
     labels = span_labels()
@@ -897,8 +897,8 @@ def markdown(s: dict[str, Any]) -> str:
         f"no span); the test split ({d['test_articles']} articles, `labels/splits.yaml`) is "
         + ("scored once below." if "test" in s else "not touched."),
         "- metric: SemEval-2020 T11 partial-overlap F1, pooled over folds; "
-        f"{s['cv']['folds']}-fold CV by article (`train.dataset.kfold`), thresholds chosen per label on a "
-        "validation cut inside each training fold.",
+        f"{s['cv']['folds']}-fold CV by article (`huashu.train.dataset.kfold`), per-label thresholds "
+        "chosen on a validation cut inside each training fold.",
         "",
         "## Suggesters: candidates per 1,000 characters and recall ceiling (gold spans with a candidate "
         "at IoU ≥ 0.5)",
@@ -1063,7 +1063,7 @@ def export(
     enc_info = save_encoder(cfg.base, out_dir, keep)
     state = {k: v.detach().float().contiguous() for k, v in head.state_dict().items()}
     save_file(state, str(out_dir / HEAD_FILE))
-    from train.dataset import headline_label
+    from huashu.train.dataset import headline_label
 
     version = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     meta = {

@@ -14,7 +14,7 @@ from huashu.inference import ModelDetector
 from huashu.ingest import ingest_file
 from huashu.paths import seeds_dir
 from huashu.spans import Document
-from train.dataset import load_hancd
+from huashu.train.dataset import load_hancd
 
 SIZES = (500, 2500, 10000)
 

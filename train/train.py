@@ -26,7 +26,7 @@ import yaml
 from huashu.inference import ModelDetector, decode_spans, save_model
 from huashu.machine import machine
 from huashu.metrics import span_scores
-from train.dataset import (
+from huashu.train.dataset import (
     Corpus,
     DatasetArguments,
     Example,
@@ -35,7 +35,7 @@ from train.dataset import (
     label_stats,
     load_corpus,
 )
-from train.model import build_net
+from huashu.train.model import build_net
 
 log = logging.getLogger(__name__)
 
@@ -545,7 +545,7 @@ def run(cfg: Config, corpus: Corpus | None = None, all_gold: bool = False) -> di
         cfg = copy.deepcopy(cfg)
         ids = corpus.gold_ids
         n_val = max(1, round(len(ids) * cfg.data.validation_fraction)) if len(ids) >= 5 else 0
-        from train.dataset import split_by_article
+        from huashu.train.dataset import split_by_article
 
         split = split_by_article(ids, cfg.data.seed, cfg.data.validation_fraction if n_val else 0.0, 0.0)
         return train_model(cfg, corpus, cfg.out_dir, split["train"], split["validation"], [])

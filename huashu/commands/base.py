@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         no_measure: Annotated[bool, typer.Option("--no-measure", help="Skip the speed measurement.")] = False,
     ) -> None:
         """Build the Hugging Face model directories (idempotent: skips what is already valid)."""
-        from train.base import prepare
+        from huashu.train.base import prepare
 
         command = "huashu " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         result = prepare(out=out, trim=not no_trim, corpus=corpus, force=force,
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from huashu.errors import UserError
-        from train.base import ZH_NAME, default_out, load_info
+        from huashu.train.base import ZH_NAME, default_out, load_info
 
         root = out or default_out()
         info = load_info(root)

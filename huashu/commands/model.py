@@ -40,8 +40,8 @@ def _user_errors() -> Iterator[None]:
 
 def _spancat(config: str, overrides: list[str] | None):
     """The span-classifier config when ``config`` names one (``arch: spancat``), else None."""
-    from train.spancat import is_spancat, load_spancat_config
-    from train.train import CONFIG_DIR
+    from huashu.train.spancat import is_spancat, load_spancat_config
+    from huashu.train.train import CONFIG_DIR
 
     p = Path(config)
     if not p.exists() and (CONFIG_DIR / f"{config}.yaml").exists():
@@ -50,7 +50,7 @@ def _spancat(config: str, overrides: list[str] | None):
 
 
 def _config(config: str, overrides: list[str] | None, out: Path | None):
-    from train.train import load_config
+    from huashu.train.train import load_config
 
     cfg = load_config(config, overrides or [])
     if out is not None:
@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the windowed dataset (gold split by article, weak split, headlines) and save it."""
         with _user_errors():
-            from train.dataset import build_dataset, load_corpus, save_dataset
-            from train.model import resolve_base_dir
+            from huashu.train.dataset import build_dataset, load_corpus, save_dataset
+            from huashu.train.model import resolve_base_dir
 
             cfg = _config(config, overrides, None)
             from transformers import AutoTokenizer
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         with _user_errors():
             sc = _spancat(config, overrides)
             if sc is not None:
-                from train.spancat import export, run_command
+                from huashu.train.spancat import export, run_command
 
                 model_dir = (out or sc.out_dir) / "model"
                 meta = export(sc, model_dir, eval_summary, command=run_command())
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
                                        "label_sources": meta["label_sources"],
                                        "seconds": meta["training"]["seconds"]}, ensure_ascii=False, indent=2))
                 return
-            from train.train import run
+            from huashu.train.train import run
 
             cfg = _config(config, overrides, out)
             report = run(cfg, all_gold=all_gold)
@@ -163,8 +163,8 @@ def register(app: typer.Typer) -> None:
         with _user_errors():
             sc = _spancat(config, overrides)
             if sc is not None:
-                from train.spancat import evaluate as sc_evaluate
-                from train.spancat import run_command
+                from huashu.train.spancat import evaluate as sc_evaluate
+                from huashu.train.spancat import run_command
 
                 if folds:
                     sc.folds = folds
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
                                                     for k, v in summary["test"]["scores"].items()}
                 typer.echo(json.dumps(res, ensure_ascii=False, indent=2))
                 return
-            from train.evaluate import evaluate
+            from huashu.train.evaluate import evaluate
 
             cfg = _config(config, overrides, None)
             if folds:
@@ -232,7 +232,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Distil a shallower student from a model (unlabelled text, teacher logits) and compare the two."""
         with _user_errors():
-            from train.distill import (
+            from huashu.train.distill import (
                 DistillArguments,
                 compare,
                 compare_markdown,
@@ -290,7 +290,7 @@ def register(app: typer.Typer) -> None:
         """Export for fast CPU inference: trim vocabulary, measure precisions, write the release dir."""
         with _user_errors():
             from huashu.paths import default_model_dir
-            from train.export import export
+            from huashu.train.export import export
 
             sizes = tuple(int(x) for x in latency_sizes.split(",") if x.strip())
             result = export(

@@ -37,8 +37,8 @@ def serve_command(
     /readyz, /metrics, /docs; and the Label Studio ML-backend routes (/predict, /setup, /health)."""
     from huashu.detector import DetectorError
     from huashu.errors import UserError
-    from serve.server import run_server
-    from serve.settings import Settings, SettingsError
+    from huashu.serve.server import run_server
+    from huashu.serve.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env(host=host, port=port, workers=workers, model=model, max_chars=max_chars,
@@ -68,7 +68,7 @@ def bench_command(
     """Measure the scoring server through HTTP on this machine: p50/p95 latency per article size,
     sustained batch throughput (chars/s), peak server RSS; one server subprocess per engine."""
     from huashu.errors import UserError
-    from serve.bench import BenchError, run_bench
+    from huashu.serve.bench import BenchError, run_bench
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]

@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 @pytest.fixture(scope="session")
 def base_dir() -> str:
-    """The offline e5-small-zh base (``train.base.resolve_base`` prepares it on demand)."""
+    """The offline e5-small-zh base (``huashu.train.base.resolve_base`` prepares it on demand)."""
     import os
 
     if os.environ.get("HUASHU_TEST_BASE"):  # development only: a pre-built base directory
         return os.environ["HUASHU_TEST_BASE"]
-    from train.base import resolve_base
+    from huashu.train.base import resolve_base
 
     return resolve_base("e5-small-zh")
 

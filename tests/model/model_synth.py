@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from huashu.spans import Document, Span
-from train.dataset import Example, Headline
+from huashu.train.dataset import Example, Headline
 
 DEVICES = {
     "engagement_bait": ["麻烦您点击一下“关注”", "欢迎在评论区留下你的看法", "麻煩您點擊一下“關注”"],

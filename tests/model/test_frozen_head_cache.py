@@ -27,8 +27,8 @@ def _write_gold(labels: Path, seed_paths, seed_docs, n: int, spans_of_first: lis
 def test_features_follow_the_current_gold_and_encode_only_new_texts(
     tmp_path, monkeypatch, caplog, base_dir, seed_docs, seed_paths
 ):
-    from train.dataset import span_labels
-    from train.experiments.frozen_head import features
+    from huashu.train.dataset import span_labels
+    from huashu.train.experiments.frozen_head import features
 
     labels = tmp_path / "labels"
     shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))

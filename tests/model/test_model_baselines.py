@@ -5,8 +5,8 @@ from __future__ import annotations
 from model_synth import make_examples, make_headlines
 
 from huashu.metrics import span_scores
-from train.baselines import TfidfClauseTagger, TfidfHeadline, clauses
-from train.dataset import span_labels
+from huashu.train.baselines import TfidfClauseTagger, TfidfHeadline, clauses
+from huashu.train.dataset import span_labels
 
 
 def test_clauses_trim_and_cover():

@@ -235,7 +235,7 @@ def test_baselines_only_eval_never_needs_torch(workspace):
 
 
 def test_pick_layers_spreads_first_to_last():
-    from train.distill import pick_layers
+    from huashu.train.distill import pick_layers
 
     assert pick_layers(6, 3) == [0, 2, 5]
     assert pick_layers(12, 4) == [0, 4, 7, 11]
@@ -253,7 +253,7 @@ def test_distilled_student(workspace):
     import torch
 
     from huashu.inference import encode_text, load_model, with_specials
-    from train.distill import make_student
+    from huashu.train.distill import make_student
 
     root, env, base = workspace
     teacher_dir = root / "run" / "model"

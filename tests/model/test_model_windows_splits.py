@@ -9,7 +9,7 @@ import pytest
 from model_synth import make_examples, make_headlines
 
 from huashu.inference import merge_windows, windows
-from train.dataset import (
+from huashu.train.dataset import (
     Corpus,
     DatasetArguments,
     build_dataset,
@@ -80,7 +80,7 @@ def test_kfold_tests_every_article_once():
 
 
 def test_learning_curve_subsets_are_nested_and_stay_in_the_training_fold():
-    from train.evaluate import subset_ids
+    from huashu.train.evaluate import subset_ids
 
     ids = [f"doc-{i}" for i in range(90)]
     train_ids, test_ids = kfold(ids, 5, 13)[0]
@@ -118,7 +118,7 @@ def test_dataset_has_no_leakage_and_weak_stays_out_of_eval(tokenizer):
 
 def test_weak_examples_skip_gold_articles():
     from huashu.spans import Document
-    from train.dataset import weak_examples
+    from huashu.train.dataset import weak_examples
 
     gold = make_examples(3, seed=1)
     same_text = Document(id="other-id", text=gold[1].doc.text, meta={"title_span": [0, 3]})
@@ -137,7 +137,7 @@ def test_headline_split_is_stable():
 
 
 def test_export_choice_respects_agreement_and_size():
-    from train.export import choose
+    from huashu.train.export import choose
 
     bench = {
         "fp32": {"chars_per_s": 100.0, "agreement_partial_f1": 1.0},
@@ -152,7 +152,7 @@ def test_export_choice_respects_agreement_and_size():
 
 def test_set_overrides_read_numbers_as_numbers(repo_root):
     """`--set train.lr=1e-4`: YAML 1.1 would read 1e-4 as a string and AdamW would crash on it."""
-    from train.train import load_config
+    from huashu.train.train import load_config
 
     cfg = load_config(repo_root / "train/configs/tiny.yaml",
                       ["train.lr=1e-4", "data.max_length=64", "train.bf16=false"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.train import pos_weights, prior_bias
+from huashu.train.train import pos_weights, prior_bias
 
 
 def _weighted_bce(bias: float, pos: int, n: int, w: float) -> float:

@@ -333,7 +333,7 @@ def test_several_workers_share_metrics(tmp_path: Path) -> None:
 
 
 def test_settings_precedence_and_errors() -> None:
-    from serve.settings import Settings, SettingsError
+    from huashu.serve.settings import Settings, SettingsError
 
     env = {"HUASHU_PORT": "9001", "HUASHU_MAX_CHARS": "500", "HUASHU_TIMEOUT": "2.5", "HUASHU_MODEL": "rules"}
     s = Settings.from_env(env, port=9002)  # a flag beats the environment

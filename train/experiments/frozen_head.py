@@ -10,7 +10,7 @@ decoding (``decode_spans``), metric (``span_scores``) and learning-curve subsets
 Run (2-core CPU: ~3 min of features, cached in ``--cache``; then ~17 min per setting at 25 epochs
 and 5 folds, 1.5-4 min per learning-curve point)::
 
-    .venv/bin/python -m train.experiments.frozen_head --epochs 25 --rules both \\
+    .venv/bin/python -m huashu.train.experiments.frozen_head --epochs 25 --rules both \\
         --curve 10 25 50 --out train/reports/frozen-head
 
 ``--out`` gets ``summary.json`` and ``report.md`` (no article text), rewritten after every run so
@@ -46,10 +46,10 @@ from huashu.inference import (
 from huashu.log import setup_logging
 from huashu.machine import describe, machine
 from huashu.metrics import choose_sources, span_scores
-from train.base import resolve_base
-from train.baselines import TfidfClauseTagger
-from train.dataset import kfold, load_gold, span_labels
-from train.evaluate import subset_ids
+from huashu.train.base import resolve_base
+from huashu.train.baselines import TfidfClauseTagger
+from huashu.train.dataset import kfold, load_gold, span_labels
+from huashu.train.evaluate import subset_ids
 
 log = logging.getLogger("huashu.experiments.frozen_head")
 LAYERS = (4, 8, 12)
@@ -336,7 +336,7 @@ def main() -> None:
     t0 = time.monotonic()
     data = features(a.cache, a.base)
     summary: dict[str, Any] = {
-        "command": shlex.join(["python", "-m", "train.experiments.frozen_head", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "huashu.train.experiments.frozen_head", *sys.argv[1:]]),
         "data": f"{len(data)} gold articles (labels/annotations), {sum(len(d['spans']) for d in data)} spans",
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

@@ -12,8 +12,8 @@ article, so this measures, on the same held-out headlines as ``huashu eval`` (``
 
 Run (2-core CPU: TF-IDF seconds; each encoder run 12 layers × 4 epochs ≈ 12 min)::
 
-    .venv/bin/python -m train.experiments.headline_inputs --tfidf
-    .venv/bin/python -m train.experiments.headline_inputs --encoder --lead 0 256 --epochs 4
+    .venv/bin/python -m huashu.train.experiments.headline_inputs --tfidf
+    .venv/bin/python -m huashu.train.experiments.headline_inputs --encoder --lead 0 256 --epochs 4
 
 Accuracy on the held-out headlines is printed per setting; ``--out`` writes it as JSON (no text).
 """
@@ -36,7 +36,7 @@ from huashu.errors import UserError
 from huashu.inference import encode_text, title_of, with_specials
 from huashu.machine import describe, machine
 from huashu.normalize import to_simplified
-from train.dataset import Corpus, DatasetArguments, Headline, headline_split, load_corpus, load_hancd
+from huashu.train.dataset import Corpus, DatasetArguments, Headline, headline_split, load_corpus, load_hancd
 
 log = logging.getLogger("huashu.experiments.headline_inputs")
 
@@ -59,7 +59,7 @@ def run_tfidf(train: Sequence[Headline], test: Sequence[Headline], body: dict[st
     from scipy.sparse import hstack
     from sklearn.linear_model import LogisticRegression
 
-    from train.baselines import char_vectorizer
+    from huashu.train.baselines import char_vectorizer
 
     y_tr = [h.label for h in train]
     y_te = np.array([h.label for h in test])
@@ -87,7 +87,7 @@ def run_encoder(train: Sequence[Headline], test: Sequence[Headline], body: dict[
     from tqdm import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from train.base import resolve_base
+    from huashu.train.base import resolve_base
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.encoder:
         for lead in a.lead:
             results.append(run_encoder(train, test, body, lead, a.base, a.epochs, a.lr, a.seed))
-    report = {"command": " ".join(["python -m train.experiments.headline_inputs", *sys.argv[1:]]),
+    report = {"command": " ".join(["python -m huashu.train.experiments.headline_inputs", *sys.argv[1:]]),
               "machine": describe(machine()), "train_headlines": len(train), "test_headlines": len(test),
               "results": results}
     if a.out:

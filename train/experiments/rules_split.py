@@ -7,8 +7,8 @@ The halves are fixed by the parity of the SHA-256 of the document id (stable as 
 
 Run (seconds; no article text is written)::
 
-    .venv/bin/python -m train.experiments.rules_split                 # both halves, a table
-    .venv/bin/python -m train.experiments.rules_split --misses dev --label engagement_bait
+    .venv/bin/python -m huashu.train.experiments.rules_split                 # both halves, a table
+    .venv/bin/python -m huashu.train.experiments.rules_split --misses dev --label engagement_bait
 
 ``--misses`` lists the gold spans the rules miss and the spans they add that overlap no gold span,
 for one half and one label, to the terminal only (the text of HanCD articles never enters the repo).
@@ -27,7 +27,7 @@ from huashu.detector import load_detector
 from huashu.errors import UserError
 from huashu.metrics import span_scores
 from huashu.spans import Span
-from train.dataset import Example, load_gold, span_labels
+from huashu.train.dataset import Example, load_gold, span_labels
 
 log = logging.getLogger("huashu.experiments.rules_split")
 
