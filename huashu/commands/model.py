@@ -128,10 +128,12 @@ def register(app: typer.Typer) -> None:
 
                 model_dir = (out or sc.out_dir) / "model"
                 meta = export(sc, model_dir, eval_summary, command=run_command())
-                typer.echo(json.dumps({"model_dir": str(model_dir), "thresholds": meta["thresholds"],
-                                       "label_sources": meta["label_sources"],
-                                       "seconds": meta["training"]["seconds"]}, ensure_ascii=False, indent=2))
-                return
+        if sc is not None:  # stdout carries only the command's JSON
+            typer.echo(json.dumps({"model_dir": str(model_dir), "thresholds": meta["thresholds"],
+                                   "label_sources": meta["label_sources"],
+                                   "seconds": meta["training"]["seconds"]}, ensure_ascii=False, indent=2))
+            return
+        with _user_errors():
             from huashu.train.train import run
 
             cfg = _config(config, overrides, out)
@@ -182,8 +184,10 @@ def register(app: typer.Typer) -> None:
                 if "test" in summary:
                     res["test_partial_micro_f1"] = {k: round(float(v["micro"]["partial_f1"]), 4)
                                                     for k, v in summary["test"]["scores"].items()}
-                typer.echo(json.dumps(res, ensure_ascii=False, indent=2))
-                return
+        if sc is not None:  # stdout carries only the command's JSON
+            typer.echo(json.dumps(res, ensure_ascii=False, indent=2))
+            return
+        with _user_errors():
             from huashu.train.evaluate import evaluate
 
             cfg = _config(config, overrides, None)
