@@ -40,14 +40,22 @@ import numpy as np
 from huashu.normalize import to_simplified
 from huashu.rules import RulesDetector, apply_precedence, trim
 from huashu.spans import Document, Span, text_hash
-from huashu.suggest import POS_CLASSES, Candidates, SuggestContext, charged_words, idioms, suggest
+from huashu.suggest import (
+    POS_CLASSES,
+    Candidates,
+    SuggestContext,
+    charged_words,
+    check_names,
+    idioms,
+    suggest,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = "huashu-spancat/1"
 MODEL_JSON = "huashu_model.json"
 HEAD_FILE = "spancat_head.safetensors"
-DEFAULT_LAYERS = (4, 8, 12)
+DEFAULT_LAYERS = (3, 6, 9)
 SPAN_SOURCES = ("model", "rules", "union")
 
 
@@ -497,6 +505,16 @@ class SpanCatDetector:
 
         self.path = Path(path)
         self.meta = read_meta(self.path)
+        missing = [f for f in ("config.json", "model.safetensors", HEAD_FILE) if not (self.path / f).exists()]
+        if missing:
+            raise FileNotFoundError(f"{self.path}: span-classifier model without {', '.join(missing)}")
+        lacking = [k for k in ("labels", "suggesters", "layers") if k not in self.meta]
+        if lacking:
+            raise ValueError(f"{self.path / MODEL_JSON}: missing {', '.join(lacking)}")
+        try:
+            check_names(self.meta["suggesters"])
+        except ValueError as e:
+            raise ValueError(f"{self.path}: {e} (a newer huashu wrote this model?)") from None
         if precision == "auto":
             precision = str(self.meta.get("precision", "bf16"))
         if num_threads:
@@ -519,17 +537,21 @@ class SpanCatDetector:
             len(self.labels),
             int(self.meta.get("hidden", 256)),
         )
-        self.head.load_state_dict(load_file(str(self.path / HEAD_FILE)))
+        try:
+            self.head.load_state_dict(load_file(str(self.path / HEAD_FILE)))
+        except RuntimeError as e:
+            raise ValueError(f"{self.path}: the classifier does not match huashu_model.json ({e})") from None
         self.head.eval()
         self.thresholds = {k: float(v) for k, v in self.meta.get("thresholds", {}).items()}
         if sources not in ("release", *SPAN_SOURCES):
             raise ValueError(f"sources {sources!r}: release, {', '.join(SPAN_SOURCES)}")
+        hl = self.meta.get("headline") or {}
+        every = [*self.labels, *([hl["label"]] if hl.get("label") else [])]
         self.label_sources: dict[str, str] = (
             dict(self.meta.get("label_sources") or {})
             if sources == "release"
-            else {lb: sources for lb in self.labels}
+            else dict.fromkeys(every, sources)
         )
-        hl = self.meta.get("headline") or {}
         self.headline_label: str | None = hl.get("label")
         self._hl_coef = np.array(hl.get("coef", []), dtype=np.float32)
         self._hl_intercept = float(hl.get("intercept", 0.0))
@@ -539,6 +561,7 @@ class SpanCatDetector:
         self.lead_chars = int(hl.get("lead_chars", 256))
         self.rules = RulesDetector()
         self._hl_cache: dict[str, float] = {}
+        self._cache_lock = threading.Lock()
         self.name = str(self.meta.get("name", self.path.name))
         self.version = str(self.meta.get("version", "0"))
 
@@ -558,7 +581,7 @@ class SpanCatDetector:
         for doc, rs, tf in zip(docs, rule_spans, tfs, strict=True):
             ctx = SuggestContext(doc, list(rs) if self.rule_features else [])
             cands = suggest(ctx, self.suggesters)
-            if not len(cands):
+            if not len(cands) or not len(tf):
                 out.append((ctx, cands, np.zeros((0, len(self.labels)), np.float32)))
                 continue
             dense = dense_features(ctx, cands, self.suggesters, self.labels, tf)
@@ -580,19 +603,23 @@ class SpanCatDetector:
         return self.clickbait_probabilities([title])[0]
 
     def clickbait_probability_doc(self, doc: Document) -> float | None:
-        """P(clickbait) of the document's headline, seen with the body's lead (as trained)."""
+        """P(clickbait) of the document's headline, seen with the body's lead (as trained); None
+        without a headline or a headline head."""
         text = headline_input(doc, self.lead_chars)
-        if text is None:
+        if text is None or not len(self._hl_coef):
             return None
         key = text_hash(text)
-        if key not in self._hl_cache:
-            self._remember(key, self.clickbait_probabilities([text])[0])
-        return self._hl_cache[key]
+        p = self._hl_cache.get(key)
+        if p is None:
+            p = self.clickbait_probabilities([text])[0]
+            self._remember(key, p)
+        return p
 
     def _remember(self, key: str, p: float) -> None:
-        if len(self._hl_cache) > 256:
-            self._hl_cache.pop(next(iter(self._hl_cache)))
-        self._hl_cache[key] = p
+        with self._cache_lock:  # the server scores documents on several threads
+            if len(self._hl_cache) > 256:
+                self._hl_cache.pop(next(iter(self._hl_cache)), None)
+            self._hl_cache[key] = p
 
     # ---- Detector protocol
 
@@ -603,15 +630,11 @@ class SpanCatDetector:
         source = f"{self.name}@{self.version}"
         rules = self.rules.detect_batch(list(docs))
         results: list[list[Span]] = []
-        model_labels = {lb for lb in self.labels if self.label_sources.get(lb, "model") in ("model", "union")}
+        yields_to = self.rules.yields_to
         for (ctx, cands, probs), rs in zip(self.candidate_probabilities(docs, rules), rules, strict=True):
-            spans = [
-                s
-                for s in decode(cands, probs, self.labels, th, ctx.text, None, source)
-                if s.label in model_labels
-            ]
-            spans += [s for s in rs if self.label_sources.get(s.label) in ("rules", "union")]
-            results.append(spans)
+            model = decode(cands, probs, self.labels, th, ctx.text, yields_to, source)
+            span_rules = [x for x in rs if x.label != self.headline_label]
+            results.append(release_spans(model, span_rules, self.label_sources, yields_to))
         if self.headline_label and self.label_sources.get(self.headline_label, "model") != "rules":
             titled = [(i, _title_span(d), headline_input(d, self.lead_chars)) for i, d in enumerate(docs)]
             titled = [(i, ts, h) for i, ts, h in titled if ts is not None and h]
@@ -623,7 +646,7 @@ class SpanCatDetector:
         elif self.headline_label:
             for i, rs in enumerate(rules):
                 results[i] += [s for s in rs if s.label == self.headline_label]
-        return [_resolve(r, self.rules.yields_to) for r in results]
+        return [sorted(r) for r in results]
 
     def detect(self, doc: Document) -> list[Span]:
         return self.detect_batch([doc])[0]
@@ -640,12 +663,26 @@ class SpanCatDetector:
         return float(h.mean())
 
 
-def _resolve(spans: list[Span], yields_to: dict[str, list[str]]) -> list[Span]:
-    """Precedence, then same-label overlaps (a rules span and a model span) resolved: higher score."""
-    spans = apply_precedence(spans, yields_to)
-    by_label: dict[str, list[Span]] = {}
-    for s in sorted(spans, key=lambda x: -x.score):
-        group = by_label.setdefault(s.label, [])
-        if not any(s.overlaps(o) for o in group):
-            group.append(s)
-    return sorted(x for g in by_label.values() for x in g)
+def union_spans(spans: Sequence[Span]) -> list[Span]:
+    """Same-label spans that overlap become one span (their extent, the higher score)."""
+    out: list[Span] = []
+    for sp in sorted(spans, key=lambda x: (x.label, x.start, x.end)):
+        if out and out[-1].label == sp.label and sp.start < out[-1].end:
+            last = out[-1]
+            out[-1] = Span(
+                last.start, max(last.end, sp.end), sp.label, max(last.score, sp.score), last.source
+            )
+        else:
+            out.append(sp)
+    return sorted(out)
+
+
+def release_spans(
+    model: Sequence[Span], rules: Sequence[Span], sources: dict[str, str], yields_to: dict[str, list[str]]
+) -> list[Span]:
+    """The released combination, used by the detector and by its evaluation alike: per label the
+    model's spans, the rules' or both (``sources``: model / rules / union; labels missing from it take
+    the model's), same-label overlaps merged, then the taxonomy's precedence."""
+    keep = [sp for sp in model if sources.get(sp.label, "model") in ("model", "union")]
+    keep += [sp for sp in rules if sources.get(sp.label, "model") in ("rules", "union")]
+    return sorted(apply_precedence(union_spans(keep), yields_to))

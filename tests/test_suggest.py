@@ -89,3 +89,40 @@ def test_fast_head_equals_pooled_features_path():
         )
         fast = head_logits(head, tf, spans, sents, dense)
     assert float((slow - fast).abs().max()) < 1e-5
+
+
+def test_release_spans_is_the_detectors_and_the_evaluations_combination():
+    from huashu.spancat import release_spans
+    from huashu.spans import Span
+
+    model = [Span(0, 4, "loaded_language", 0.9), Span(10, 14, "rhetorical_question", 0.8)]
+    rules = [
+        Span(2, 6, "loaded_language", 0.6),
+        Span(10, 14, "engagement_bait", 0.7),
+        Span(20, 22, "speculation"),
+    ]
+    out = release_spans(
+        model,
+        rules,
+        {"loaded_language": "union", "speculation": "model", "engagement_bait": "rules"},
+        {"rhetorical_question": ["engagement_bait"]},
+    )
+    assert [(s.start, s.end, s.label) for s in out] == [
+        (0, 6, "loaded_language"),
+        (10, 14, "engagement_bait"),
+    ]
+
+
+def test_bad_spancat_config_is_one_clear_error(tmp_path):
+    from huashu.errors import UserError
+    from huashu.train.spancat import load_spancat_config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "arch: spancat\nlayers: [3, 13]\nstride: 300\nthreshold_objective: best\n", encoding="utf-8"
+    )
+    with pytest.raises(UserError, match=r"layers \[3, 13\].*stride 300.*threshold_objective"):
+        load_spancat_config(bad)
+    bad.write_text("arch: spancat\nlayer: [3]\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"unknown key.*layer"):
+        load_spancat_config(bad)

@@ -135,10 +135,11 @@ def load_gold(directory: Path | None = None) -> list[Example]:
 def _splits(path: Path | None = None) -> dict[str, Any]:
     path = path or labels_dir() / "splits.yaml"
     if not path.exists():
+        log.warning("%s not found: no frozen test split, every gold article may be trained on", path)
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping")
+    if not isinstance(data, dict) or not isinstance(data.get("test") or {}, dict):
+        raise ValueError(f"{path}: expected a mapping with test: {{group: [document ids]}}")
     return data
 
 
@@ -381,8 +382,11 @@ def load_corpus(
     test_ids = test_split_ids()
     everything = list(gold)
     gold = [e for e in gold if e.doc.id not in test_ids]
-    weak = (weak_examples(hancd_docs, everything, args.weak_max_docs, args.seed)
-            if args.weak and hancd_docs else [])
+    weak = (
+        weak_examples(hancd_docs, everything, args.weak_max_docs, args.seed)
+        if args.weak and hancd_docs
+        else []
+    )
     heads = headlines_from([d for d in hancd_docs if d.id not in test_ids], gold, headline_label())
     if args.headline_max:
         heads = sorted(heads, key=lambda h: _key(args.seed, h.doc_id))[: args.headline_max]

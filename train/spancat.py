@@ -43,6 +43,8 @@ from huashu.spancat import (
     dense_features,
     headline_input,
     pooled_features,
+    release_spans,
+    union_spans,
 )
 from huashu.spans import Document, Span
 from huashu.suggest import SUGGESTERS, SuggestContext, by_suggester, check_names, suggest
@@ -72,7 +74,7 @@ class SpanCatConfig:
     name: str = "spancat"
     arch: str = "spancat"
     base: str = field(default="e5-small-zh", metadata={"help": "base encoder: name, directory or hub id"})
-    layers: list[int] = field(default_factory=lambda: [4, 8, 12])
+    layers: list[int] = field(default_factory=lambda: [3, 6, 9])
     keep_layers: int = field(
         default=0, metadata={"help": "encoder layers kept in the export (0: max(layers))"}
     )
@@ -107,9 +109,6 @@ class SpanCatConfig:
     max_docs: int = field(default=0, metadata={"help": "cap on gold articles (tests)"})
     measure_speed: bool = field(default=True, metadata={"help": "export: time the model on the seeds"})
     rule_features: bool = field(default=True, metadata={"help": "the rules' hits as classifier features"})
-    self_training: int = field(
-        default=0, metadata={"help": "unlabelled HanCD articles with rule labels (0: none)"}
-    )
 
     @property
     def out_dir(self) -> Path:
@@ -127,13 +126,28 @@ def load_spancat_config(path: Path, overrides: Sequence[str] = ()) -> SpanCatCon
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    cfg = SpanCatConfig(**data)
     try:
+        cfg = SpanCatConfig(**data)
         check_names(cfg.suggesters)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path}: {e}") from None
+    problems = []
+    if not (isinstance(cfg.layers, list) and cfg.layers and all(isinstance(x, int) for x in cfg.layers)):
+        problems.append(f"layers must be a list of layer numbers, got {cfg.layers!r}")
+    elif not all(0 <= x < len(ALL_LAYERS) for x in cfg.layers):
+        problems.append(f"layers {cfg.layers}: each in 0..{len(ALL_LAYERS) - 1} (0 = embeddings)")
+    elif cfg.keep_layers and cfg.keep_layers < max(cfg.layers):
+        problems.append(f"keep_layers {cfg.keep_layers} drops layer {max(cfg.layers)} the features need")
+    if not 0 <= cfg.stride < cfg.max_length - 2:
+        problems.append(f"stride {cfg.stride} must be in [0, max_length - 2 = {cfg.max_length - 2})")
     if cfg.target not in ("iou", "hard"):
-        raise UserError(f"target {cfg.target!r}: iou or hard")
+        problems.append(f"target {cfg.target!r}: iou or hard")
+    if cfg.threshold_objective not in ("micro", "label"):
+        problems.append(f"threshold_objective {cfg.threshold_objective!r}: micro or label")
+    if cfg.folds < 2:
+        problems.append(f"folds {cfg.folds}: at least 2")
+    if problems:
+        raise UserError(f"{path}: " + "; ".join(problems))
     return cfg
 
 
@@ -201,7 +215,6 @@ class FeatureCache:
                     tmp.replace(self._path(t))
                 bar.update(sum(len(t) for t in chunk))
             bar.close()
-        cols = np.concatenate([np.arange(x * 384, (x + 1) * 384) for x in layers]) if layers else None
         out = []
         for t in texts:
             z = np.load(self._path(t))
@@ -382,7 +395,7 @@ def choose_thresholds(
     labels = span_labels()
     gold = {t.id: t.gold for t in tables}
     per_th = {
-        f"{th:g}": span_scores(gold, decode_all(tables, probs, dict.fromkeys(labels, th), {}), labels)
+        f"{th:g}": span_scores(gold, decode_all(tables, probs, dict.fromkeys(labels, th), yields_to), labels)
         for th in grid
     }
     if objective == "micro":
@@ -481,7 +494,7 @@ def cross_validate(
         del preds["tfidf"]
     gold = {t.id: t.gold for t in tables}
     scores = {k: span_scores(gold, v, labels) for k, v in preds.items()}
-    union = {i: _union_spans(preds["spancat"][i], preds["rules"][i]) for i in gold}
+    union = {i: union_spans(preds["spancat"][i] + preds["rules"][i]) for i in gold}
     scores["spancat+rules"] = span_scores(gold, union, labels)
     choice, f1 = choose_sources(
         {"model": scores["spancat"], "rules": scores["rules"], "union": scores["spancat+rules"]}, labels
@@ -499,17 +512,6 @@ def cross_validate(
         "preds": preds,
         "probs": probs,
     }
-
-
-def _union_spans(a: list[Span], b: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for s in sorted(a + b, key=lambda s: (s.label, s.start, s.end)):
-        if out and out[-1].label == s.label and s.start < out[-1].end:
-            last = out[-1]
-            out[-1] = Span(last.start, max(last.end, s.end), s.label, max(last.score, s.score), last.source)
-        else:
-            out.append(s)
-    return sorted(out)
 
 
 def suggester_table(tables: Sequence[DocTable], names: Sequence[str]) -> dict[str, Any]:
@@ -664,7 +666,7 @@ def source_choice(cv: dict[str, Any], tables: Sequence[DocTable], fresh: set[str
     scores = {
         "model": span_scores(gold, {i: p["spancat"][i] for i in gold}, labels),
         "rules": span_scores(gold, {i: p["rules"][i] for i in gold}, labels),
-        "union": span_scores(gold, {i: _union_spans(p["spancat"][i], p["rules"][i]) for i in gold}, labels),
+        "union": span_scores(gold, {i: union_spans(p["spancat"][i] + p["rules"][i]) for i in gold}, labels),
     }
     choice, f1 = choose_sources(scores, labels)
     return {
@@ -679,9 +681,8 @@ def source_choice(cv: dict[str, Any], tables: Sequence[DocTable], fresh: set[str
 
 
 def combine(model: list[Span], rules: list[Span], sources: dict[str, str]) -> list[Span]:
-    keep = [s for s in model if sources.get(s.label, "model") in ("model", "union")]
-    keep += [s for s in rules if sources.get(s.label, "model") in ("rules", "union")]
-    return _union_spans(keep, [])
+    """The detector's own combination (:func:`huashu.spancat.release_spans`)."""
+    return release_spans(model, rules, sources, RulesDetector().yields_to)
 
 
 def evaluate(
@@ -732,9 +733,7 @@ def evaluate(
         }
     )
     head = headline_scores(
-        headline_data(
-            cfg, cache, {e.doc.id for e in test}, progress, cfg.max_docs * 8 if cfg.max_docs else 0
-        ),
+        headline_data(cfg, cache, test_split_ids(), progress, cfg.max_docs * 8 if cfg.max_docs else 0),
         cfg,
     )
     summary: dict[str, Any] = {
@@ -1036,22 +1035,35 @@ def export(
 
     t0 = time.monotonic()
     labels = span_labels()
-    dev, test = dev_examples(cfg)
+    sources: dict[str, str] = dict.fromkeys(labels, "model")
+    ev: dict[str, Any] | None = None
+    if eval_summary is not None:  # checked before any training
+        try:
+            ev = json.loads(Path(eval_summary).read_text(encoding="utf-8"))
+            sources.update(ev["source_choice"]["label_sources"])
+            float(ev["headline"]["c"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserError(
+                f"--eval {eval_summary}: not a `huashu eval --config spancat` summary ({e})"
+            ) from None
+        mine = {
+            k: v for k, v in asdict(cfg).items() if k in ("layers", "suggesters", "base", "rule_features")
+        }
+        theirs = {k: ev.get("config", {}).get(k) for k in mine}
+        if mine != theirs:
+            log.warning(
+                "--eval %s was made with another configuration (%s vs %s): its per-label sources "
+                "and figures may not describe this model",
+                eval_summary,
+                theirs,
+                mine,
+            )
+    dev, _ = dev_examples(cfg)
     cache = FeatureCache(cfg.base, max_length=cfg.max_length, stride=cfg.stride)
     tables = build_tables(dev, cfg, cache, progress)
     yields_to = RulesDetector().yields_to
     head, th = fit(tables, cfg, yields_to)
-    sources: dict[str, str] = dict.fromkeys(labels, "model")
-    ev: dict[str, Any] | None = None
-    if eval_summary is not None:
-        try:
-            ev = json.loads(Path(eval_summary).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"--eval {eval_summary}: {e}") from None
-        sources.update(ev["source_choice"]["label_sources"])
-    hd = headline_data(
-        cfg, cache, {e.doc.id for e in test}, progress, cfg.max_docs * 8 if cfg.max_docs else 0
-    )
+    hd = headline_data(cfg, cache, test_split_ids(), progress, cfg.max_docs * 8 if cfg.max_docs else 0)
     c = float(ev["headline"]["c"]) if ev else cfg.headline_c
     # the held-out headlines stay held out (every release is compared on them)
     lr = fit_headline(hd.train_x, hd.train_y, c, cfg.seed)
