@@ -559,6 +559,9 @@ class SpanCatDetector:
         self._hl_scale = np.array(hl.get("scale", []), dtype=np.float32)
         self.headline_threshold = float(hl.get("threshold", 0.5))
         self.lead_chars = int(hl.get("lead_chars", 256))
+        cal = self.meta.get("calibration") or {}
+        self._cal_x = np.array(cal["x"], dtype=np.float64) if cal.get("x") else None
+        self._cal_y = np.array(cal["y"], dtype=np.float64) if cal.get("y") else None
         self.rules = RulesDetector()
         self._hl_cache: dict[str, float] = {}
         self._cache_lock = threading.Lock()
@@ -567,6 +570,14 @@ class SpanCatDetector:
 
     def __repr__(self) -> str:
         return f"SpanCatDetector({str(self.path)!r}, precision={self.precision!r})"
+
+    def _calibrated(self, span: Span) -> Span:
+        """The span's score mapped through the cross-validated reliability curve (``calibration`` in
+        huashu_model.json: raw score → expected share of the span inside a gold span of its label)."""
+        if self._cal_x is None:
+            return span
+        p = float(np.interp(span.score, self._cal_x, self._cal_y))
+        return Span(span.start, span.end, span.label, p, span.source)
 
     # ---- pieces (also used by training and active learning)
 
@@ -632,7 +643,10 @@ class SpanCatDetector:
         results: list[list[Span]] = []
         yields_to = self.rules.yields_to
         for (ctx, cands, probs), rs in zip(self.candidate_probabilities(docs, rules), rules, strict=True):
-            model = decode(cands, probs, self.labels, th, ctx.text, yields_to, source)
+            model = [
+                self._calibrated(x)
+                for x in decode(cands, probs, self.labels, th, ctx.text, yields_to, source)
+            ]
             span_rules = [x for x in rs if x.label != self.headline_label]
             results.append(release_spans(model, span_rules, self.label_sources, yields_to))
         if self.headline_label and self.label_sources.get(self.headline_label, "model") != "rules":

@@ -873,6 +873,16 @@ def reliability(calib: Sequence[dict[str, Any]], n_bins: int = 10) -> dict[str, 
     return {"bins": bins, "ece": round(float(ece), 4), "spans": len(sc)}
 
 
+def calibration_map(bins: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """A monotone piecewise-linear map from raw span score to the cross-validated share of the span
+    inside gold (the reliability bins, isotonic by a running maximum, anchored at 0 and 1)."""
+    xs = [0.0] + [float(b["mean_score"]) for b in bins] + [1.0]
+    ys = [0.0] + [float(b["hit_rate"]) for b in bins]
+    ys.append(ys[-1])
+    ys = np.maximum.accumulate(np.array(ys)).round(4).tolist()
+    return {"x": [round(x, 4) for x in xs], "y": ys}
+
+
 def _row(name: str, s: dict[str, Any], labels: Sequence[str]) -> str:
     return (
         f"| {name} | "
@@ -1078,6 +1088,11 @@ def export(
     from huashu.train.dataset import headline_label
 
     version = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    calib = (
+        calibration_map(ev["calibration"]["bins"])
+        if ev and (ev.get("calibration") or {}).get("bins")
+        else None
+    )
     meta = {
         "format": FORMAT,
         "name": cfg.name,
@@ -1104,6 +1119,7 @@ def export(
             "C": c,
         },
         "encoder": enc_info,
+        "calibration": calib,
         "training": {
             "gold_articles": len(tables),
             "gold_spans": sum(len(t.gold) for t in tables),
@@ -1155,6 +1171,13 @@ def model_card(meta: dict[str, Any], ev: dict[str, Any] | None, speed: dict[str,
         f"{', '.join(map(str, meta['layers']))}, the tokenizer's own pieces, windows of {meta['max_length']} "
         f"tokens (stride {meta['stride']})",
         f"- suggesters: {', '.join(meta['suggesters'])}; rule features: {meta['rule_features']}",
+        "- span scores: "
+        + (
+            "mapped through the cross-validated reliability curve (`calibration` in huashu_model.json): a "
+            "score is the expected share of the span inside a gold span of its label"
+            if meta.get("calibration")
+            else "the classifier's raw probabilities"
+        ),
         f"- classifier: MLP, hidden {meta['hidden']}; thresholds: "
         + ", ".join(f"{lb} {meta['thresholds'][lb]}" for lb in labels),
         "- span sources (the detector's `release` mode): "
