@@ -126,3 +126,21 @@ def test_bad_spancat_config_is_one_clear_error(tmp_path):
     bad.write_text("arch: spancat\nlayer: [3]\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"unknown key.*layer"):
         load_spancat_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["eval", "--config", "spancat", "--baselines-only"], "--baselines-only is the token tagger's"),
+        (["train", "--config", "spancat", "--all-gold"], "--all-gold is the token tagger's"),
+        (["eval", "--config", "spancat", "--set", "layers=[3, 40]"], "layers [3, 40]"),
+    ],
+)
+def test_spancat_cli_refuses_options_it_would_ignore(args, needle):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "huashu.cli", *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr

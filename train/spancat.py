@@ -1242,14 +1242,17 @@ def model_card(meta: dict[str, Any], ev: dict[str, Any] | None, speed: dict[str,
     return "\n".join(lines) + "\n"
 
 
-def measure_speed(model_dir: Path, repeats: int = 3) -> dict[str, Any]:
+def measure_speed(model_dir: Path, repeats: int = 3) -> dict[str, Any] | None:
     """In-process throughput of the exported detector on the seed articles (chars/s, best of runs)."""
     from huashu.detector import load_detector
     from huashu.ingest import ingest_file
     from huashu.paths import seeds_dir
 
-    det = load_detector(str(model_dir))
     docs = [d for p in sorted(seeds_dir().glob("*.txt")) for d in ingest_file(p)]
+    if not docs:
+        log.warning("no seed articles in %s: speed not measured", seeds_dir())
+        return None
+    det = load_detector(str(model_dir))
     chars = sum(len(d.text) for d in docs)
     det.detect_batch(docs[:1])
     best = float("inf")

@@ -123,6 +123,9 @@ def register(app: typer.Typer) -> None:
         outside the frozen test split, written to <out>/model) or the fine-tuned token tagger."""
         with _user_errors():
             sc = _spancat(config, overrides)
+            if sc is not None and all_gold:
+                raise UserError("--all-gold is the token tagger's: a spancat model always trains on every "
+                                "gold article outside the frozen test split")
             if sc is not None:
                 from huashu.train.spancat import export, run_command
 
@@ -164,6 +167,9 @@ def register(app: typer.Typer) -> None:
         """Cross-validate model and baselines by article; write report.md, summary.json, report.json."""
         with _user_errors():
             sc = _spancat(config, overrides)
+            if sc is not None and baselines_only:
+                raise UserError("--baselines-only is the token tagger's: the spancat eval always scores the "
+                                "rules and TF-IDF next to the classifier")
             if sc is not None:
                 from huashu.train.spancat import evaluate as sc_evaluate
                 from huashu.train.spancat import run_command
