@@ -317,14 +317,15 @@ def save_model(net: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any], dt
     (out_dir / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def read_meta(model_dir: Path) -> dict[str, Any]:
+def read_meta(model_dir: Path, fmt: str = FORMAT) -> dict[str, Any]:
+    """``huashu_model.json`` of a model directory, checked to be of format ``fmt``."""
     path = Path(model_dir) / MODEL_JSON
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{model_dir}: not a huashu model directory (no {MODEL_JSON})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown format {meta.get('format')!r} (expected {FORMAT})")
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path}: unknown format {meta.get('format')!r} (expected {fmt})")
     return meta
 
 

@@ -26,7 +26,6 @@ the body's lead, applied to the document's title line.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from huashu.inference import _union, read_meta, title_of, windows
 from huashu.normalize import to_simplified
 from huashu.rules import RulesDetector, apply_precedence, trim
 from huashu.spans import Document, Span, text_hash
@@ -80,19 +80,6 @@ class TokenFeatures:
         a = int(np.searchsorted(self.ends, start, side="right"))
         b = int(np.searchsorted(self.starts, end, side="left"))
         return a, max(a, b)
-
-
-def windows(n: int, size: int, stride: int) -> list[tuple[int, int]]:
-    """Windows ``[a, b)`` of at most ``size`` tokens, overlapping by ``stride``, covering all."""
-    if n == 0:
-        return []
-    out, a = [], 0
-    while True:
-        b = min(a + size, n)
-        out.append((a, b))
-        if b >= n:
-            return out
-        a = b - stride
 
 
 class Encoder:
@@ -157,9 +144,10 @@ class Encoder:
         import torch
 
         toks = [self.tokenize(t) for t in texts]
-        size = self.max_length - 2
         jobs = [
-            (i, a, b) for i, (ids, *_r) in enumerate(toks) for a, b in windows(len(ids), size, self.stride)
+            (i, a, b)
+            for i, (ids, *_r) in enumerate(toks)
+            for a, b in windows(len(ids), self.max_length, self.stride)
         ]
         order = sorted(range(len(jobs)), key=lambda j: jobs[j][2] - jobs[j][1], reverse=True)
         outs: dict[int, np.ndarray] = {}
@@ -459,34 +447,14 @@ def decode(
 # the detector
 
 
-def _title_span(doc: Document) -> tuple[int, int] | None:
-    ts = doc.title_span
-    if ts is not None and ts[1] > ts[0]:
-        return ts
-    if doc.title and doc.text.startswith(doc.title) and doc.title.strip():
-        return (0, len(doc.title))
-    return None
-
-
 def headline_input(doc: Document, lead_chars: int) -> str | None:
     """The headline and the first ``lead_chars`` characters of the body, or None without one."""
-    ts = _title_span(doc)
+    ts = title_of(doc)
     if ts is None:
         return None
     head = doc.text[ts[0] : ts[1]].strip()
     body = doc.text[ts[1] :].strip()[:lead_chars]
     return head + ("\n" + body if body else "")
-
-
-def read_meta(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / MODEL_JSON
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{model_dir}: not a huashu model directory (no {MODEL_JSON})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {meta.get('format')!r} is not {FORMAT}")
-    return meta
 
 
 class SpanCatDetector:
@@ -504,7 +472,7 @@ class SpanCatDetector:
         from safetensors.torch import load_file
 
         self.path = Path(path)
-        self.meta = read_meta(self.path)
+        self.meta = read_meta(self.path, FORMAT)
         missing = [f for f in ("config.json", "model.safetensors", HEAD_FILE) if not (self.path / f).exists()]
         if missing:
             raise FileNotFoundError(f"{self.path}: span-classifier model without {', '.join(missing)}")
@@ -650,7 +618,7 @@ class SpanCatDetector:
             span_rules = [x for x in rs if x.label != self.headline_label]
             results.append(release_spans(model, span_rules, self.label_sources, yields_to))
         if self.headline_label and self.label_sources.get(self.headline_label, "model") != "rules":
-            titled = [(i, _title_span(d), headline_input(d, self.lead_chars)) for i, d in enumerate(docs)]
+            titled = [(i, title_of(d), headline_input(d, self.lead_chars)) for i, d in enumerate(docs)]
             titled = [(i, ts, h) for i, ts, h in titled if ts is not None and h]
             probs = self.clickbait_probabilities([h for _, _, h in titled])
             for (i, (a, b), h), p in zip(titled, probs, strict=True):
@@ -677,18 +645,7 @@ class SpanCatDetector:
         return float(h.mean())
 
 
-def union_spans(spans: Sequence[Span]) -> list[Span]:
-    """Same-label spans that overlap become one span (their extent, the higher score)."""
-    out: list[Span] = []
-    for sp in sorted(spans, key=lambda x: (x.label, x.start, x.end)):
-        if out and out[-1].label == sp.label and sp.start < out[-1].end:
-            last = out[-1]
-            out[-1] = Span(
-                last.start, max(last.end, sp.end), sp.label, max(last.score, sp.score), last.source
-            )
-        else:
-            out.append(sp)
-    return sorted(out)
+union_spans = _union  # one merge of same-label overlaps for the tagger and the classifier
 
 
 def release_spans(

@@ -256,6 +256,12 @@ def kfold(doc_ids: Sequence[str], k: int, seed: int) -> list[tuple[list[str], li
     return [(sorted(x for j, f in enumerate(folds) if j != i for x in f), sorted(folds[i])) for i in range(k)]
 
 
+def subset_ids(ids: Sequence[str], n: int, seed: int) -> list[str]:
+    """The learning curve's n training articles out of ``ids`` (deterministic given the seed, and
+    nested: the 10 are among the 25)."""
+    return sorted(sorted(ids, key=lambda d: hashlib.sha256(f"curve{seed}:{d}".encode()).hexdigest())[:n])
+
+
 def headline_split(items: Sequence[Headline], test_fraction: float) -> tuple[list[Headline], list[Headline]]:
     """Hold out headlines by a hash of their text (stable as the corpus grows; duplicates of one
     headline land on the same side)."""

@@ -31,7 +31,7 @@ from huashu.machine import describe
 from huashu.metrics import binary_scores, choose_sources, false_alarm_density, span_scores
 from huashu.spans import Document, Span
 from huashu.train.baselines import TfidfClauseTagger, TfidfHeadline
-from huashu.train.dataset import Corpus, headline_split, kfold, load_corpus, split_by_article
+from huashu.train.dataset import Corpus, headline_split, kfold, load_corpus, split_by_article, subset_ids
 from huashu.train.train import Config, config_dict, machine, train_model
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,6 @@ def _rules() -> Any | None:
     except Exception as e:  # the rules detector is another step's; evaluation goes on without it
         log.warning("rules detector unavailable (%s): its column stays empty", e)
         return None
-
-
-def subset_ids(ids: Sequence[str], n: int, seed: int) -> list[str]:
-    """The learning curve's n training articles out of ``ids`` (deterministic given the seed, and
-    nested: the 10 are among the 25)."""
-    import hashlib
-
-    return sorted(sorted(ids, key=lambda d: hashlib.sha256(f"curve{seed}:{d}".encode()).hexdigest())[:n])
 
 
 def _fit_tfidf(corpus: Corpus, ids: Sequence[str], seed: int) -> TfidfClauseTagger:

@@ -57,6 +57,7 @@ from huashu.train.dataset import (
     load_hancd,
     rules_dev_ids,
     span_labels,
+    subset_ids,
     test_split_ids,
 )
 
@@ -445,11 +446,6 @@ def fit(tables: Sequence[DocTable], cfg: SpanCatConfig, yields_to: dict[str, lis
 # cross-validation
 
 
-def subset(ids: Sequence[str], n: int, seed: int) -> list[str]:
-    """The learning curve's n articles (nested: the 25 are among the 50)."""
-    return sorted(sorted(ids, key=lambda d: hashlib.sha256(f"curve{seed}:{d}".encode()).hexdigest())[:n])
-
-
 def cross_validate(
     tables: Sequence[DocTable],
     cfg: SpanCatConfig,
@@ -474,7 +470,7 @@ def cross_validate(
         kfold(sorted(by_id), cfg.folds, cfg.seed), desc="folds", disable=not progress
     ):
         if n_train:
-            train_ids = subset(train_ids, n_train, cfg.seed)
+            train_ids = subset_ids(train_ids, n_train, cfg.seed)
         sizes.append(len(train_ids))
         head, th = fit([by_id[i] for i in train_ids], cfg, yields_to)
         thresholds.append(th)
@@ -883,6 +879,15 @@ def calibration_map(bins: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     return {"x": [round(x, 4) for x in xs], "y": ys}
 
 
+def scores_table(scores: dict[str, Any], systems: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """Markdown rows: per-label partial F1 and micro P / R / F1 of each system present in ``scores``."""
+    head = [
+        "| system | " + " | ".join(lb.replace("_", " ") for lb in labels) + " | micro P / R / F1 |",
+        "|---|" + "---|" * (len(labels) + 1),
+    ]
+    return head + [_row(name, scores[name], labels) for name in systems if name in scores]
+
+
 def _row(name: str, s: dict[str, Any], labels: Sequence[str]) -> str:
     return (
         f"| {name} | "
@@ -926,12 +931,8 @@ def markdown(s: dict[str, Any]) -> str:
         "",
         "## Cross-validated partial F1 per label (same test articles for every system)",
         "",
-        "| system | " + " | ".join(short) + " | micro P / R / F1 |",
-        "|---|" + "---|" * (len(labels) + 1),
+        *scores_table(sc, ("spancat", "rules", "tfidf", "spancat+rules", "release"), labels),
     ]
-    for name in ("spancat", "rules", "tfidf", "spancat+rules", "release"):
-        if name in sc:
-            lines.append(_row(name, sc[name], labels))
     fa = s["cv"]["false_alarms_per_1000"]
     lines += [
         "",
@@ -995,11 +996,8 @@ def markdown(s: dict[str, Any]) -> str:
             "",
             f"## Frozen test split: {t['articles']} articles, {t['spans']} spans (scored once)",
             "",
-            "| system | " + " | ".join(short) + " | micro P / R / F1 |",
-            "|---|" + "---|" * (len(labels) + 1),
+            *scores_table(t["scores"], ("release", "spancat", "rules", "tfidf"), labels),
         ]
-        for name in ("release", "spancat", "rules", "tfidf"):
-            lines.append(_row(name, t["scores"][name], labels))
         lines += [
             "",
             "False alarms on its no-span articles (per 1,000 characters): "
@@ -1193,17 +1191,12 @@ def model_card(meta: dict[str, Any], ev: dict[str, Any] | None, speed: dict[str,
     ]
     if ev:
         sc = ev["cv"]["scores"]
-        short = [lb.replace("_", " ") for lb in labels]
         lines += [
             "",
             f"## Cross-validated figures ({ev['cv']['folds']} folds by article, "
             f"{ev['data']['dev_articles']} articles; `{ev['command']}`)",
             "",
-            "| system | " + " | ".join(short) + " | micro P / R / F1 |",
-            "|---|" + "---|" * (len(labels) + 1),
-        ]
-        lines += [
-            _row(name, sc[name], labels) for name in ("release", "spancat", "rules", "tfidf") if name in sc
+            *scores_table(sc, ("release", "spancat", "rules", "tfidf"), labels),
         ]
         h = ev["headline"]
         lines += [
@@ -1217,11 +1210,7 @@ def model_card(meta: dict[str, Any], ev: dict[str, Any] | None, speed: dict[str,
                 "",
                 f"## Frozen test split ({t['articles']} articles, {t['spans']} spans; scored once)",
                 "",
-                "| system | " + " | ".join(short) + " | micro P / R / F1 |",
-                "|---|" + "---|" * (len(labels) + 1),
-            ]
-            lines += [
-                _row(name, t["scores"][name], labels) for name in ("release", "spancat", "rules", "tfidf")
+                *scores_table(t["scores"], ("release", "spancat", "rules", "tfidf"), labels),
             ]
             lines += [
                 "",

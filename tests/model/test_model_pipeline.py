@@ -40,28 +40,35 @@ def _hancd(directory: Path, n: int = 24) -> None:
             w.writerow([bait, title, "".join(parts), "tencent"])
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, base_dir, seed_docs, seed_paths):
+def seed_gold_labels(root: Path, seed_paths, seed_docs, splits: str, drop: tuple[str, ...] = ()) -> Path:
+    """A copy of labels/ whose gold is the rules' spans on the five seeds (labels in ``drop`` left
+    out) and whose frozen split file is ``splits``."""
     from huashu.detector import load_detector
 
-    root = tmp_path_factory.mktemp("pipeline")
     labels = root / "labels"
     shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))
-    (labels / "splits.yaml").write_text("test: {}\n", encoding="utf-8")  # no frozen split in this workspace
+    (labels / "splits.yaml").write_text(splits, encoding="utf-8")
     rules = load_detector("rules")
-    records = []
-    for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True):
-        records.append(
-            AnnotationRecord(
-                doc_id=doc.id,
-                corpus="seeds",
-                source=f"seeds/{path.name}",
-                sha256=doc.sha256,
-                annotator=GOLD,
-                spans=spans,
-            )
+    records = [
+        AnnotationRecord(
+            doc_id=doc.id,
+            corpus="seeds",
+            source=f"seeds/{path.name}",
+            sha256=doc.sha256,
+            annotator=GOLD,
+            spans=[s for s in spans if s.label not in drop],
         )
+        for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True)
+    ]
     write_records(labels / "annotations" / "seeds.jsonl", records)
+    return labels
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, base_dir, seed_docs, seed_paths):
+
+    root = tmp_path_factory.mktemp("pipeline")
+    labels = seed_gold_labels(root, seed_paths, seed_docs, "test: {}\n")  # no frozen split here
     _hancd(root / "hancd")
     env = {
         **os.environ,
@@ -205,8 +212,19 @@ def test_tiny_pipeline(workspace):
         load_detector(f"{release}?sources=everything")
 
     # without a CV report, export chooses each label's source on the run's validation articles
-    out, _ = _huashu(env, "export", str(model_dir), "--out", str(root / "release-val"), "--precision", "fp32",
-                     "--bench-docs", "1", "--latency-sizes", "500")
+    out, _ = _huashu(
+        env,
+        "export",
+        str(model_dir),
+        "--out",
+        str(root / "release-val"),
+        "--precision",
+        "fp32",
+        "--bench-docs",
+        "1",
+        "--latency-sizes",
+        "500",
+    )
     val_meta = json.loads((root / "release-val" / "huashu_model.json").read_text())
     assert val_meta["label_sources_from"].startswith("validation split")
     assert set(val_meta["label_sources"]) == set(meta["labels"])
@@ -226,8 +244,19 @@ def test_baselines_only_eval_never_needs_torch(workspace):
     must not require torch facts it never gathered (a KeyError 'torch' once crashed it)."""
     root, env, base = workspace
     out_dir = root / "eval-baselines"
-    _huashu(env, "eval", "--config", "tiny", "--set", f"base={base}", "--set", "data.weak=false",
-            "--baselines-only", "--out", str(out_dir))
+    _huashu(
+        env,
+        "eval",
+        "--config",
+        "tiny",
+        "--set",
+        f"base={base}",
+        "--set",
+        "data.weak=false",
+        "--baselines-only",
+        "--out",
+        str(out_dir),
+    )
     summary = json.loads((out_dir / "summary.json").read_text())
     assert {"rules", "tfidf"} <= set(summary["scores"]) and "model" not in summary["scores"]
     report = (out_dir / "report.md").read_text()
@@ -261,8 +290,19 @@ def test_distilled_student(workspace):
         _huashu(env, "train", "--config", "tiny", "--set", f"base={base}", "--out", str(root / "run"))
     heldout = root / "heldout.txt"
     heldout.write_text("000_1187af2e36dfae89\n", encoding="utf-8")
-    out, _ = _huashu(env, "distill", str(teacher_dir), "--out", str(root / "student"), "--layers", "1",
-                     "--epochs", "3", "--heldout", str(heldout))
+    out, _ = _huashu(
+        env,
+        "distill",
+        str(teacher_dir),
+        "--out",
+        str(root / "student"),
+        "--layers",
+        "1",
+        "--epochs",
+        "3",
+        "--heldout",
+        str(heldout),
+    )
     engines = json.loads(out)["engines"]
     assert set(engines) == {"teacher fp32", "teacher bf16", "student fp32", "student bf16"}
     assert all(e["chars_per_s"] > 0 and e["partial_f1"] is not None for e in engines.values())
@@ -280,8 +320,10 @@ def test_distilled_student(workspace):
     ids = torch.as_tensor([with_specials(tok, encode_text(tok, probe).ids)])
     with torch.inference_mode():
         ref = teacher(input_ids=ids)["token_logits"]
-        err = {name: float(((net.eval()(input_ids=ids)["token_logits"] - ref) ** 2).mean())
-               for name, net in (("cut", cut), ("student", student))}
+        err = {
+            name: float(((net.eval()(input_ids=ids)["token_logits"] - ref) ** 2).mean())
+            for name, net in (("cut", cut), ("student", student))
+        }
     assert err["student"] < err["cut"], err
 
     # the student is a huashu model like any other: offsets into the text as given
@@ -294,8 +336,19 @@ def test_distilled_student(workspace):
     assert np.isfinite(det.clickbait_probability(text))
 
     # exported like any model; its card carries the teacher-vs-student table
-    _huashu(env, "export", str(root / "student" / "model"), "--out", str(root / "release-student"),
-            "--precision", "bf16", "--bench-docs", "1", "--latency-sizes", "500")
+    _huashu(
+        env,
+        "export",
+        str(root / "student" / "model"),
+        "--out",
+        str(root / "release-student"),
+        "--precision",
+        "bf16",
+        "--bench-docs",
+        "1",
+        "--latency-sizes",
+        "500",
+    )
     card = (root / "release-student" / "MODEL_CARD.md").read_text()
     assert "Distilled student against its teacher" in card and "| student bf16 |" in card
     assert "distilled with `huashu distill`" in card
@@ -303,7 +356,22 @@ def test_distilled_student(workspace):
     rel = json.loads((root / "release-student" / "huashu_model.json").read_text())
     assert rel["label_sources_from"].startswith("validation split") and rel["distillation"]["engines"]
 
-    proc = subprocess.run([sys.executable, "-m", "huashu.cli", "distill", str(teacher_dir), "--out",
-                           str(root / "bad"), "--layers", "5"], env=env, capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "huashu.cli",
+            "distill",
+            str(teacher_dir),
+            "--out",
+            str(root / "bad"),
+            "--layers",
+            "5",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "1..2 layers" in proc.stderr and "Traceback" not in proc.stderr

@@ -80,7 +80,7 @@ def test_kfold_tests_every_article_once():
 
 
 def test_learning_curve_subsets_are_nested_and_stay_in_the_training_fold():
-    from huashu.train.evaluate import subset_ids
+    from huashu.train.dataset import subset_ids
 
     ids = [f"doc-{i}" for i in range(90)]
     train_ids, test_ids = kfold(ids, 5, 13)[0]

@@ -8,44 +8,22 @@ is the real offline e5-small-zh (layers 1-2 of it feed the tiny config's classif
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from pathlib import Path
 
 import pytest
-from test_model_pipeline import REPO, _hancd, _huashu
-
-from huashu.annotations import GOLD, AnnotationRecord, write_records
+from test_model_pipeline import REPO, _hancd, _huashu, seed_gold_labels
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory, base_dir, seed_docs, seed_paths):
-    from huashu.detector import load_detector
-
     root = tmp_path_factory.mktemp("spancat")
-    labels = root / "labels"
-    shutil.copytree(REPO / "labels", labels, ignore=shutil.ignore_patterns("annotations"))
     test_id = seed_docs[1].id
-    (labels / "splits.yaml").write_text(
-        f"test:\n  fixture:\n    - {test_id}\nrules_dev:\n  - {seed_docs[0].id}\n", encoding="utf-8"
-    )
-    rules = load_detector("rules")
-    records = [
-        AnnotationRecord(
-            doc_id=doc.id,
-            corpus="seeds",
-            source=f"seeds/{path.name}",
-            sha256=doc.sha256,
-            annotator=GOLD,
-            spans=[s for s in spans if s.label != "clickbait_title"],
-        )
-        for path, doc, spans in zip(seed_paths, seed_docs, rules.detect_batch(seed_docs), strict=True)
-    ]
-    write_records(labels / "annotations" / "seeds.jsonl", records)
+    splits = f"test:\n  fixture:\n    - {test_id}\nrules_dev:\n  - {seed_docs[0].id}\n"
+    labels = seed_gold_labels(root, seed_paths, seed_docs, splits, drop=("clickbait_title",))
     _hancd(root / "hancd", n=40)
-    import os
-
     env = {
         **os.environ,
         "HUASHU_LABELS_DIR": str(labels),

@@ -48,8 +48,7 @@ from huashu.machine import describe, machine
 from huashu.metrics import choose_sources, span_scores
 from huashu.train.base import resolve_base
 from huashu.train.baselines import TfidfClauseTagger
-from huashu.train.dataset import kfold, load_gold, span_labels
-from huashu.train.evaluate import subset_ids
+from huashu.train.dataset import kfold, load_gold, span_labels, subset_ids
 
 log = logging.getLogger("huashu.experiments.frozen_head")
 LAYERS = (4, 8, 12)
