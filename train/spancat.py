@@ -598,7 +598,7 @@ def headline_scores(hd: HeadlineData, cfg: SpanCatConfig) -> dict[str, Any]:
 
     from huashu.train.baselines import TfidfHeadline
 
-    grid = [0.01, 0.03, 0.1, 0.3, 1.0]
+    grid = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
     cv = {c: float(np.mean(cross_val_score(_lr(c, cfg.seed), hd.train_x, hd.train_y, cv=5))) for c in grid}
     best_c = max(cv, key=cv.get)
     clf = fit_headline(hd.train_x, hd.train_y, best_c, cfg.seed)
