@@ -246,25 +246,48 @@ def agreement(
 def next_cmd(
     pool: Annotated[list[Path], typer.Option(
         "--pool", help="Unlabelled documents: JSONL, CSV (HanCD) or a directory; repeatable.")],
-    k: Annotated[int, typer.Option("--k", help="How many documents to choose and push.")] = 10,
+    k: Annotated[int | None, typer.Option(
+        "--k", help="How many documents to choose and push (default 10; with --quota: the quotas' total, "
+                    "and --k, if given, must agree).")] = None,
     detector: Annotated[str, typer.Option(
         "--detector", help="default | rules | <model dir>: uncertainty and pre-annotations.")] = "default",
     lam: Annotated[float, typer.Option(
         "--lambda", help="MMR trade-off: 1 = uncertainty only, 0 = diversity only.")] = 0.7,
+    stratify: Annotated[list[str] | None, typer.Option(
+        "--stratify", help="Choose within strata of this document field (repeatable): source (the corpus "
+                           "file: sina, tencent), wire (news-agency dateline 0/1) or any meta key, e.g. "
+                           "clickbait_label. A document without the field is in stratum value 'none'.",
+    )] = None,
+    quota: Annotated[list[str] | None, typer.Option(
+        "--quota", help="VALUE=K: pick K in the stratum whose values, joined by '/' in --stratify order, are "
+                        "VALUE (e.g. sina/0=45); repeatable. Strata without a quota get none. Without "
+                        "--quota, --k is split evenly over the strata.")] = None,
+    skip_longer: Annotated[int | None, typer.Option(
+        "--skip-longer", help="Leave documents longer than this many characters out of the pool.")] = None,
+    selection_out: Annotated[Path | None, typer.Option(
+        "--selection-out", help="Write the picks as JSONL (doc id, stratum, signal, MMR score, model "
+                                "version; no article text), like labels/batches/batch4.selection.jsonl.",
+    )] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Rank and report; push nothing.")] = False,
-    max_chars: Annotated[int, typer.Option("--max-chars", help="Split longer documents.")] = 20000,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", help="Split longer documents into linked tasks when pushing.")] = 20000,
     annotations_dir: StoreDir = None, as_json: AsJson = False,
     project: Project = None, data_dir: DataDir = None, url: Url = None, token: Token = None,
 ) -> None:
-    """Choose the next batch by model uncertainty + diversity, push it with pre-annotations."""
-    from huashu.studio.next import choose, print_choice
+    """Choose the next batch by model uncertainty + diversity (per stratum with --stratify), push it
+    with pre-annotations."""
+    from huashu.studio.next import choose, parse_quotas, plan, print_choice
     from huashu.studio.push import load_documents, push_documents
 
-    det = _detector(detector)
+    fields = stratify or []
+    quotas = parse_quotas(quota or [], fields)
     docs = load_documents(pool)
+    plan(docs, k, fields, quotas, skip_longer)  # bad options fail before a model loads or LS is asked
+    det = _detector(detector)
     studio = None if dry_run and not url else _connect(data_dir, url, token)
     pid = studio.project_id(project) if studio else None
-    choice = choose(docs, det, k, lam=lam, studio=studio, project_id=pid, store_dir=annotations_dir)
+    choice = choose(docs, det, k, lam=lam, studio=studio, project_id=pid, store_dir=annotations_dir,
+                    stratify=fields, quotas=quotas, skip_longer=skip_longer)
     if as_json:
         typer.echo(json.dumps(choice.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -276,6 +299,10 @@ def next_cmd(
                              model_version=choice.model_version)
         if not as_json:
             _print_push(res)
+    if selection_out is not None:
+        choice.write_selection(selection_out)
+        if not as_json:
+            _console().print(f"wrote {len(choice.picked)} selection row(s) to {selection_out}")
 
 
 @studio_app.command("connect-ml")
