@@ -72,3 +72,35 @@ def docs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "emoji_trad.txt").write_text(ARTICLE, encoding="utf-8")
     (d / "long_split.txt").write_text(LONG_ARTICLE, encoding="utf-8")
     return d
+
+
+# Invented sentences for HanCD-like pools (the HanCD layout label,title,text,source; no corpus text).
+PHRASES = [
+    "有分析人士指出，此举无异于掩耳盗铃。",
+    "网友纷纷表示，这必然会让局势彻底失控？",
+    "明天多云，最高气温二十度。",
+    "业内人士指出，油价注定要涨，这是大势所趋。",
+    "专家认为，投资者应当保持冷静，理性看待短期起伏。",
+    "新华社北京电 记者报道，会议今日召开。",
+    "据了解，这一招可谓釜底抽薪！",
+    "公园里的银杏叶黄了，游客络绎不绝。",
+    "麻烦您点击一下“关注”，每天为您带来新鲜资讯！",
+    "本市地铁新线路将于下月开通运营。",
+]
+
+
+def write_hancd_like(path: Path, n: int, long_rows: tuple[int, ...] = ()) -> Path:
+    """A CSV in the HanCD column layout with ``n`` invented rows, label alternating 1, 0, 1, …
+    (row i's text: phrases i, i+3, i+7 …; ``long_rows`` get 40 repetitions, > 600 characters)."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["label", "title", "text", "source"])
+        for i in range(n):
+            body = "".join(PHRASES[(i * j + j) % len(PHRASES)] for j in range(1, 4))
+            if i in long_rows:
+                body *= 40
+            title = f"{path.stem}第{i}号：{'惊天逆转？' if i % 2 == 0 else '通知'}"
+            out.writerow([1 - i % 2, title, body, path.stem])
+    return path

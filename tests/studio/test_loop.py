@@ -17,7 +17,7 @@ from huashu.annotations import read_records
 from huashu.ingest import ingest_file
 from huashu.studio.server import free_port
 
-from .conftest import REPO, huashu
+from .conftest import REPO, huashu, write_hancd_like
 
 pytestmark = pytest.mark.studio
 
@@ -137,6 +137,54 @@ def test_next_pushes_a_diverse_batch_and_says_why(studio_dir, studio, tmp_path, 
     for item in pred["result"]:
         v = item["value"]
         assert task.data["text"][v["start"]:v["end"]] == v["text"]
+
+
+def test_next_stratified_pushes_the_quotas_once_and_writes_the_selection(studio_dir, studio, tmp_path):
+    from collections import Counter
+
+    pool = tmp_path / "hancd_like"
+    pool.mkdir()
+    write_hancd_like(pool / "sina.csv", 6, long_rows=(4,))  # labels 1,0,1,0,1,0; row 4 is long
+    write_hancd_like(pool / "tencent.csv", 5)  # labels 1,0,1,0,1
+    sel = tmp_path / "batch.selection.jsonl"
+    pid = studio.project_id()
+
+    def tasks() -> dict:
+        return {t.data["doc_id"]: t for t in studio.ls.tasks.list(project=pid, fields="all")}
+
+    def next_(*args: str) -> dict:
+        run = huashu("studio", "next", "--pool", str(pool), "--detector", "rules", "--json",
+                     "--stratify", "source", "--stratify", "clickbait_label", "--skip-longer", "300",
+                     "--annotations-dir", str(tmp_path / "empty"), "--data-dir", str(studio_dir[0]), *args)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    before = tasks()
+    choice = next_("--quota", "sina/0=1", "--quota", "sina/1=2", "--quota", "tencent/1=2",
+                   "--selection-out", str(sel))
+    picked = {p["doc_id"]: p["stratum"] for p in choice["picked"]}
+    assert Counter(picked.values()) == {"sina/0": 1, "sina/1": 2, "tencent/1": 2}
+    assert {d for d, s in picked.items() if s == "sina/1"} == {"sina-0000", "sina-0002"}, "row 4 is too long"
+    after = tasks()
+    assert set(after) - set(before) == set(picked)
+    for doc_id in picked:
+        [pred] = studio.ls.tasks.get(id=after[doc_id].id).predictions
+        pred = pred if isinstance(pred, dict) else pred.dict()
+        assert pred["model_version"] == choice["model_version"]
+    rows = [json.loads(x) for x in sel.read_text(encoding="utf-8").splitlines()]
+    assert {r["doc_id"]: r["stratum"] for r in rows} == picked
+    keys = {"doc_id", "chars", "signal", "score", "nearest_similarity", "nearest_doc", "pre_annotations",
+            "stratum", "lambda", "model_version", "signal_kind"}
+    assert all(set(r) == keys for r in rows)
+
+    # the next run sees them in the project: excluded per stratum, --k split over what is left
+    again = next_("--k", "3")
+    strata = {s["stratum"]: (s["excluded_already_labelled_or_pushed"], s["skipped_longer"], s["picked"])
+              for s in again["strata"]}
+    assert strata == {"sina/0": (1, 0, 1), "sina/1": (2, 1, 0),
+                      "tencent/0": (0, 0, 1), "tencent/1": (2, 0, 1)}
+    assert not {p["doc_id"] for p in again["picked"]} & set(picked)
+    assert set(tasks()) - set(after) == {p["doc_id"] for p in again["picked"]}
 
 
 @pytest.fixture(scope="module")
