@@ -43,6 +43,7 @@ log = logging.getLogger("huashu.experiments.learning_curve")
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "reports" / "learning-curve"
 SYSTEMS = ("spancat", "rules", "tfidf")
+TEST_SYSTEMS = ("spancat", "release", "rules", "tfidf")
 
 
 def _commit() -> str:
@@ -111,6 +112,10 @@ def from_summary(path: Path, commit: str) -> dict[str, Any]:
         "dev_articles": dev,
         "folds": s["config"]["folds"],
         "points": [{k: p[k] for k in ("n_train", *SYSTEMS)} for p in s["curve"]],
+        "test": {
+            k: round(float(v["micro"]["partial_f1"]), 4)
+            for k, v in (s.get("test") or {}).get("scores", {}).items()
+        },
         "seconds": s.get("seconds", 0),
         "machine": s["machine"],
     }
@@ -137,6 +142,21 @@ def render(runs: list[dict[str, Any]]) -> str:
             lines.append(f"| {who} | {size} | {p['n_train']} | {p['spancat']:.3f} | {p['rules']:.3f} | "
                          f"{p['tfidf']:.3f} |")
             first = False
+    tested = [r for r in runs if r.get("test")]
+    if tested:
+        lines += [
+            "",
+            "## The frozen test split (116 articles), scored once per release",
+            "",
+            "The same articles every time: what the extra training articles bought on text no choice was",
+            "made on. `release` is the shipped per-label combination of classifier and rules.",
+            "",
+            "| run (date, commit) | training articles | span classifier | release | rules | TF-IDF |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in tested:
+            cells = " | ".join(f"{r['test'].get(k, float('nan')):.3f}" for k in TEST_SYSTEMS)
+            lines.append(f"| {r['date']}, `{r['commit']}` | {r['dev_articles']} | {cells} |")
     last = runs[-1]
     m = last["machine"]
     lines += [
