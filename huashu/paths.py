@@ -63,3 +63,13 @@ def corpus_of(path: Path) -> tuple[str, str] | None:
 def default_model_dir() -> Path:
     """The release model committed with the repo (≤ 60 MB); may not exist yet."""
     return Path(os.environ.get("HUASHU_MODEL", PACKAGE_DIR / "models" / "default"))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a sibling temporary file, so a reader never sees half a file
+    (parent folders are created; OSError propagates for the caller's one-line error)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -38,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from huashu.paths import write_text_atomic
 from huashu.scoring import MIN_CHARS
 from huashu.taxonomy import Taxonomy, load_taxonomy
 
@@ -762,12 +763,8 @@ def write_report(inputs: Sequence[Path | str], output: Path | str | None, *, mar
     report = build_report(inputs, top=top)
     text = render_markdown(report) if markdown else render_html(report)
     if output is not None:
-        output = Path(output)
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            tmp = output.with_name(output.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(output)
+            write_text_atomic(Path(output), text)
         except OSError as e:
             raise ReportError(f"{output}: cannot write: {e.strerror or e}") from None
     return report, text

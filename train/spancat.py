@@ -652,18 +652,26 @@ def _micro(s: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(m[k]), 4) for k in ("partial_p", "partial_r", "partial_f1", "exact_f1")}
 
 
+def source_scores(
+    gold: dict[str, list[Span]], model: dict[str, list[Span]], rules: dict[str, list[Span]]
+) -> dict[str, Any]:
+    """``span_scores`` of the classifier, the rules and their union on the articles of ``gold``: what
+    :func:`huashu.metrics.choose_sources` picks each label's source from."""
+    labels = span_labels()
+    return {
+        "model": span_scores(gold, {i: model[i] for i in gold}, labels),
+        "rules": span_scores(gold, {i: rules[i] for i in gold}, labels),
+        "union": span_scores(gold, {i: union_spans(model[i] + rules[i]) for i in gold}, labels),
+    }
+
+
 def source_choice(cv: dict[str, Any], tables: Sequence[DocTable], fresh: set[str]) -> dict[str, Any]:
     """Per label model / rules / union, chosen by ``choose_sources`` on the CV predictions of the
     articles the rules were not written on (all articles when there are none)."""
     labels = span_labels()
     ids = [t.id for t in tables if t.id in fresh] or [t.id for t in tables]
     gold = {t.id: t.gold for t in tables if t.id in set(ids)}
-    p = cv["preds"]
-    scores = {
-        "model": span_scores(gold, {i: p["spancat"][i] for i in gold}, labels),
-        "rules": span_scores(gold, {i: p["rules"][i] for i in gold}, labels),
-        "union": span_scores(gold, {i: union_spans(p["spancat"][i] + p["rules"][i]) for i in gold}, labels),
-    }
+    scores = source_scores(gold, cv["preds"]["spancat"], cv["preds"]["rules"])
     choice, f1 = choose_sources(scores, labels)
     return {
         "articles": len(gold),
@@ -674,6 +682,30 @@ def source_choice(cv: dict[str, Any], tables: Sequence[DocTable], fresh: set[str
             k: {lb: round(float(v[lb]["partial_f1"]), 4) for lb in labels} for k, v in scores.items()
         },
     }
+
+
+CURVE_SYSTEMS = ("spancat", "tfidf", "rules")
+
+
+def learning_curve(
+    tables: Sequence[DocTable],
+    cfg: SpanCatConfig,
+    full: dict[str, Any],
+    sizes: Sequence[int],
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Partial micro-F1 of spancat, TF-IDF and rules with the training folds of ``full`` (a
+    :func:`cross_validate` run on ``tables``) cut to each of ``sizes`` (nested subsets, the same test
+    folds), ending with the full folds' own point."""
+    n_max = min(full["train_articles_per_fold"])
+
+    def point(n: int, cv: dict[str, Any]) -> dict[str, Any]:
+        micro = {k: round(float(cv["scores"][k]["micro"]["partial_f1"]), 4) for k in CURVE_SYSTEMS}
+        return {"n_train": n, **micro}
+
+    smaller = sorted(n for n in set(sizes) if n < n_max)
+    points = [point(n, cross_validate(tables, cfg, n_train=n, progress=progress)) for n in smaller]
+    return [*points, point(n_max, full)]
 
 
 def combine(model: list[Span], rules: list[Span], sources: dict[str, str]) -> list[Span]:
@@ -706,28 +738,7 @@ def evaluate(
     cv["scores"]["release"] = span_scores(gold, released, labels)
     empty = {t.id: len(t.doc.text) for t in tables if not t.gold}
     cv["false_alarms_per_1000"]["release"] = false_alarm_density(released, empty)
-    curve = []
-    n_max = min(cv["train_articles_per_fold"])
-    for n in [x for x in cfg.curve if x < n_max]:
-        c = cross_validate(tables, cfg, n_train=n, progress=progress)
-        curve.append(
-            {
-                "n_train": n,
-                **{
-                    k: round(float(c["scores"][k]["micro"]["partial_f1"]), 4)
-                    for k in ("spancat", "tfidf", "rules")
-                },
-            }
-        )
-    curve.append(
-        {
-            "n_train": n_max,
-            **{
-                k: round(float(cv["scores"][k]["micro"]["partial_f1"]), 4)
-                for k in ("spancat", "tfidf", "rules")
-            },
-        }
-    )
+    curve = learning_curve(tables, cfg, cv, cfg.curve, progress)
     head = headline_scores(
         headline_data(cfg, cache, test_split_ids(), progress, cfg.max_docs * 8 if cfg.max_docs else 0),
         cfg,

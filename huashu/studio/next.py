@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from huashu.paths import write_text_atomic
 from huashu.spans import Document, Span
 from huashu.studio import StudioError
 
@@ -126,13 +127,9 @@ class Choice:
         return rows
 
     def write_selection(self, path: Path) -> None:
-        path = Path(path)
+        rows = [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in self.selection_rows()]
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
-                                   for r in self.selection_rows()), encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, "".join(rows))
         except OSError as e:
             raise StudioError(f"cannot write the selection file {path}: {e.strerror or e}") from None
 
@@ -346,7 +343,7 @@ def plan(docs: Sequence[Document], k: int | None = 10, stratify: Sequence[str] =
         else:
             pool.append((d, key))
     strata = dict(sorted(strata.items()))
-    notes = _quotas(strata, k, quotas if stratify else None)
+    notes = _quotas(strata, k, quotas)
     return strata, pool, notes
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from huashu.annotations import AnnotationRecord, read_records
-from huashu.paths import annotations_dir
+from huashu.paths import annotations_dir, write_text_atomic
 from huashu.spans import Span, SpanError, text_hash, validate_spans
 from huashu.studio import StudioError
 from huashu.taxonomy import load_taxonomy
@@ -311,9 +311,7 @@ def pull_export(tasks: list[dict[str, Any]], project_id: int | None, users: dict
     if not dry_run:
         store_dir.mkdir(parents=True, exist_ok=True)
         for path, text in planned.items():  # same bytes as annotations.write_records, atomically
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, text)
             report.files.append(str(path))
     return report
 

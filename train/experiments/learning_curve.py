@@ -26,15 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from huashu.annotations import iter_store, training_records
 from huashu.log import setup_logging
 from huashu.machine import machine
-from huashu.train.dataset import test_split_ids
 from huashu.train.spancat import (
+    CURVE_SYSTEMS,
     FeatureCache,
     build_tables,
     cross_validate,
     dev_examples,
+    learning_curve,
     load_spancat_config,
 )
 from huashu.train.train import CONFIG_DIR
@@ -42,7 +42,6 @@ from huashu.train.train import CONFIG_DIR
 log = logging.getLogger("huashu.experiments.learning_curve")
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "reports" / "learning-curve"
-SYSTEMS = ("spancat", "rules", "tfidf")
 TEST_SYSTEMS = ("spancat", "release", "rules", "tfidf")
 
 
@@ -55,47 +54,24 @@ def _commit() -> str:
         return "unknown"
 
 
-def gold_size() -> dict[str, int]:
-    """Gold articles in the store (one record per document), inside and outside the test split."""
-    ids = {r.doc_id for r in training_records(iter_store())}
-    test = test_split_ids()
-    return {"gold_articles": len(ids), "test_articles": len(ids & test), "dev_articles": len(ids - test)}
-
-
 def run_curve(sizes: list[int], overrides: list[str]) -> dict[str, Any]:
     cfg = load_spancat_config(CONFIG_DIR / "spancat.yaml", overrides)
-    dev, _ = dev_examples(cfg)
+    dev, test = dev_examples(cfg)
     t0 = time.monotonic()
     tables = build_tables(dev, cfg, FeatureCache(cfg.base, max_length=cfg.max_length, stride=cfg.stride))
-    full = cross_validate(tables, cfg)
-    n_max = min(full["train_articles_per_fold"])
-    points = []
-    for n in sorted(x for x in set(sizes) if x < n_max):
-        t = time.monotonic()
-        cv = cross_validate(tables, cfg, n_train=n)
-        points.append(_point(n, cv, time.monotonic() - t))
-        log.info("n_train %d: %s", n, points[-1])
-    points.append(_point(n_max, full, 0.0))
+    points = learning_curve(tables, cfg, cross_validate(tables, cfg), sizes)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": _commit(),
         "command": "python -m huashu.train.experiments.learning_curve --sizes "
         + " ".join(str(s) for s in sizes) + "".join(f" --set {o}" for o in overrides),
-        **gold_size(),
+        "gold_articles": len(dev) + len(test),
+        "test_articles": len(test),
+        "dev_articles": len(dev),
         "folds": cfg.folds,
         "points": points,
         "seconds": round(time.monotonic() - t0),
         "machine": machine(),
-    }
-
-
-def _point(n: int, cv: dict[str, Any], seconds: float) -> dict[str, Any]:
-    return {
-        "n_train": n,
-        **{k: round(float(cv["scores"][k]["micro"]["partial_f1"]), 4) for k in SYSTEMS},
-        "spancat_per_label": {
-            lb: round(float(v["partial_f1"]), 3) for lb, v in cv["scores"]["spancat"].items() if lb != "micro"
-        },
     }
 
 
@@ -111,7 +87,7 @@ def from_summary(path: Path, commit: str) -> dict[str, Any]:
         "test_articles": test,
         "dev_articles": dev,
         "folds": s["config"]["folds"],
-        "points": [{k: p[k] for k in ("n_train", *SYSTEMS)} for p in s["curve"]],
+        "points": [{k: p[k] for k in ("n_train", *CURVE_SYSTEMS)} for p in s["curve"]],
         "test": {
             k: round(float(v["micro"]["partial_f1"]), 4)
             for k, v in (s.get("test") or {}).get("scores", {}).items()

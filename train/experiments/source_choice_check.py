@@ -25,7 +25,7 @@ from huashu.log import setup_logging
 from huashu.metrics import choose_sources, span_scores
 from huashu.spans import Span
 from huashu.train.dataset import kfold, rules_dev_ids, span_labels
-from huashu.train.spancat import combine, load_spancat_config, union_spans
+from huashu.train.spancat import combine, load_spancat_config, source_scores
 from huashu.train.train import CONFIG_DIR
 
 log = logging.getLogger("huashu.experiments.source_choice_check")
@@ -46,13 +46,7 @@ def nested_choice(report: dict[str, Any], folds: int, seed: int) -> dict[str, An
     choices = []
     for train_ids, test_ids in kfold(sorted(docs), folds, seed):
         ids = [i for i in train_ids if i in fresh] or list(train_ids)
-        g = {i: gold[i] for i in ids}
-        scores = {
-            "model": span_scores(g, {i: model[i] for i in ids}, labels),
-            "rules": span_scores(g, {i: rules[i] for i in ids}, labels),
-            "union": span_scores(g, {i: union_spans(model[i] + rules[i]) for i in ids}, labels),
-        }
-        choice, _ = choose_sources(scores, labels)
+        choice, _ = choose_sources(source_scores({i: gold[i] for i in ids}, model, rules), labels)
         choices.append(choice)
         for i in test_ids:
             nested[i] = combine(model[i], rules[i], choice)
